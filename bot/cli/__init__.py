@@ -1,0 +1,68 @@
+"""The ``newsbot`` command line: argument parsing, logging, config, and dispatch.
+
+Each command opens its resources in one place (``async with``) and closes them on the way out;
+``newsbot run`` is the bot's composition root (``bot.cli.run``). Exit codes: 0 success, 1 some input
+was rejected (e.g. files that could not be loaded), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.cli import data, queries, run
+from bot.config import Config, ConfigError, load_config
+from bot.storage.db import StorageError
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsbot",
+        description="Self-hosted Discord bot for news articles: ingest, query, digests.",
+    )
+    parser.add_argument("--version", action="version", version=f"newsbot {__version__}")
+    parser.add_argument("--config", help="config file (default: ./config.toml or $NEWSBOT_CONFIG)")
+    parser.add_argument("--db", help="SQLite database (default: newsbot.db or $NEWSBOT_DB)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    data.register(sub)
+    queries.register(sub)
+    run.register(sub)
+    return parser
+
+
+def _setup_logging(config: Config, verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, config.log_level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("discord").setLevel(logging.INFO if not verbose else logging.DEBUG)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"newsbot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.db:
+        from dataclasses import replace
+
+        config = replace(config, database=replace(config.database, path=args.db))
+    _setup_logging(config, args.verbose)
+    try:
+        return asyncio.run(args.handler(args, config))
+    except (StorageError, ConfigError) as exc:
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,187 @@
+"""Configuration: ``config.toml`` (tomllib) into frozen dataclasses, plus environment overrides.
+
+Every key is documented in ``config.example.toml``. Validation errors name the key, e.g.
+``config.toml: [digest] grace_hours: expected a number, got 'six'``. Unknown keys are errors
+too, so that a typo never silently falls back to a default.
+
+Environment overrides (highest precedence): ``DISCORD_TOKEN``, ``NEWSBOT_DB``,
+``NEWSBOT_DISCORD_API_BASE``, ``NEWSBOT_DISCORD_GATEWAY``. ``NEWSBOT_CONFIG`` names the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = "config.toml"
+
+
+class ConfigError(Exception):
+    """A bad configuration; the message names the file and key and is safe to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    path: str = "newsbot.db"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    sources: tuple[str, ...] = ("seeds",)
+    rescan_minutes: float = 10.0
+    max_file_bytes: int = 5_000_000
+    workers: int = 0  # 0 = one per CPU core
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordConfig:
+    token: str = field(default="", repr=False)
+    dev_guild_id: int = 0
+    api_base: str = ""
+    gateway_url: str = ""
+
+    def __repr__(self) -> str:  # never show the token, even by accident in a log line
+        return (
+            f"DiscordConfig(token={'<set>' if self.token else '<unset>'}, "
+            f"dev_guild_id={self.dev_guild_id}, api_base={self.api_base!r}, "
+            f"gateway_url={self.gateway_url!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestConfig:
+    grace_hours: float = 6.0
+    max_subscriptions_per_guild: int = 25
+    post_when_empty: bool = False
+    default_max_stories: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    log_level: str = "INFO"
+    source: str = "<defaults>"
+
+
+_SECTIONS: dict[str, type] = {
+    "database": DatabaseConfig,
+    "ingest": IngestConfig,
+    "discord": DiscordConfig,
+    "digest": DigestConfig,
+}
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# (section, key) -> (minimum, maximum) for numbers
+_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("ingest", "rescan_minutes"): (0, 7 * 24 * 60),
+    ("ingest", "max_file_bytes"): (1, 1 << 31),
+    ("ingest", "workers"): (0, 64),
+    ("discord", "dev_guild_id"): (0, 1 << 64),
+    ("digest", "grace_hours"): (0, 24 * 7),
+    ("digest", "max_subscriptions_per_guild"): (1, 1000),
+    ("digest", "default_max_stories"): (1, 25),
+}
+
+
+def _coerce(where: str, key: str, value: Any, default: Any, bounds: tuple[float, float] | None):
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"{where} {key}: expected {expected}, got {value!r}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad("a number")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise bad("a whole number")
+        if bounds and not bounds[0] <= value <= bounds[1]:
+            raise bad(f"a number from {bounds[0]:g} to {bounds[1]:g}")
+        return type(default)(value)
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise bad("a list of non-empty strings")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise bad("a string")
+    return value
+
+
+def _section(name: str, cls: type, raw: Any, file: str) -> Any:
+    where = f"{file}: [{name}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{where} {key}: unknown key (known: {', '.join(sorted(known))})")
+        values[key] = _coerce(where, key, value, getattr(defaults, key), _BOUNDS.get((name, key)))
+    return replace(defaults, **values)
+
+
+def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config:
+    """Validate a parsed TOML document into a :class:`Config` (no environment applied)."""
+    sections: dict[str, Any] = {}
+    log_level = "INFO"
+    for key, value in data.items():
+        if key in _SECTIONS:
+            sections[key] = _section(key, _SECTIONS[key], value, source)
+        elif key == "log_level":
+            if not isinstance(value, str) or value.upper() not in _LOG_LEVELS:
+                raise ConfigError(
+                    f"{source}: log_level: expected one of {', '.join(_LOG_LEVELS)}, got {value!r}"
+                )
+            log_level = value.upper()
+        else:
+            known = ", ".join([*sorted(_SECTIONS), "log_level"])
+            raise ConfigError(f"{source}: {key}: unknown key (known: {known})")
+    return Config(**sections, log_level=log_level, source=source)
+
+
+def apply_env(config: Config, env: Mapping[str, str]) -> Config:
+    """Environment overrides: the token, the database path and the Discord endpoints."""
+    discord_cfg = config.discord
+    if env.get("DISCORD_TOKEN"):
+        discord_cfg = replace(discord_cfg, token=env["DISCORD_TOKEN"].strip())
+    if env.get("NEWSBOT_DISCORD_API_BASE"):
+        discord_cfg = replace(discord_cfg, api_base=env["NEWSBOT_DISCORD_API_BASE"])
+    if env.get("NEWSBOT_DISCORD_GATEWAY"):
+        discord_cfg = replace(discord_cfg, gateway_url=env["NEWSBOT_DISCORD_GATEWAY"])
+    database = config.database
+    if env.get("NEWSBOT_DB"):
+        database = replace(database, path=env["NEWSBOT_DB"])
+    return replace(config, discord=discord_cfg, database=database)
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load the config file (explicit path, ``NEWSBOT_CONFIG``, or ``./config.toml`` if present).
+
+    A missing default file means defaults; a missing explicit file is an error.
+    """
+    env = os.environ if env is None else env
+    explicit = path or env.get("NEWSBOT_CONFIG")
+    file = Path(explicit or DEFAULT_CONFIG_FILE)
+    if not file.is_file():
+        if explicit:
+            raise ConfigError(f"{file}: config file not found")
+        return apply_env(Config(), env)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from exc
+    return apply_env(parse_config(data, source=str(file)), env)

@@ -1,0 +1,1 @@
+"""Pure domain: dataclasses and functions. No I/O, no clock, no discord, no SQL."""

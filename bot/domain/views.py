@@ -1,0 +1,104 @@
+"""Read models returned by the query service: what the CLI, the bot and digests render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageItem:
+    """An article or a related item, as shown to a user."""
+
+    id: int
+    url: str
+    title: str
+    excerpt: str | None
+    provider: str | None
+    published_at: datetime | None
+    quality: int | None
+    heat: int | None
+    is_article: bool
+    image_url: str | None
+    story_id: int | None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCount:
+    name: str
+    articles: int
+    stories: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    """A story with its stored aggregates and lead item."""
+
+    id: int
+    article_count: int
+    item_count: int
+    provider_count: int
+    best_quality: int | None
+    max_heat: int | None
+    first_published_at: datetime | None
+    last_published_at: datetime | None
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    rank_key: float | None
+    lead: CoverageItem
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorySummary:
+    story: StoryRow
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDetail:
+    story: StoryRow
+    score: float
+    coverage: tuple[CoverageItem, ...]  # every item of the story, lead first
+    total_coverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedCoverage:
+    article: CoverageItem
+    story_id: int | None
+    related: Page[CoverageItem]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    item: CoverageItem
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    offset: int
+    limit: int
+    has_more: bool
+
+    @property
+    def page_number(self) -> int:
+        return self.offset // self.limit + 1 if self.limit else 1
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPreview:
+    """The stories a digest would post, and the window they were chosen from."""
+
+    stories: tuple[StorySummary, ...]
+    window_start: datetime
+    window_end: datetime
+    requested_start: datetime
+    requested_end: datetime
+    fell_back: bool  # the requested window was empty; an earlier one with stories was used

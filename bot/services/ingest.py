@@ -1,0 +1,210 @@
+"""The ingest service: paths in, articles and stories stored, a report out.
+
+Reading and parsing happen off the event loop: file walking in a thread, parsing in a process pool
+(both cores) for large runs and in a thread for small ones. Files whose size and mtime are unchanged
+since the last ingest are skipped without being read; files that were touched but whose content hash
+is unchanged are skipped without being parsed. Each batch of files is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from bot.domain.models import SourceFile
+from bot.ingest.loader import FileResult, expand_paths, parse_batch
+from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
+from bot.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+CHUNK = 48  # files per parse job
+BATCH = 384  # files per write transaction
+PROCESS_THRESHOLD = 200  # fewer files than this are parsed in a thread: no pool start-up cost
+
+
+@dataclass(slots=True)
+class IngestReport:
+    files: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    related: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def add(self, batch: BatchOutcome) -> None:
+        self.new += batch.new
+        self.updated += batch.updated
+        self.unchanged += batch.unchanged
+        self.related += batch.related
+        self.rejected.extend({"path": p, "reason": r} for p, r in batch.rejected)
+        self.warnings.extend({"path": p, "warning": w} for p, w in batch.warnings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _scan(specs: Sequence[str]) -> tuple[list[SourceFile], list[tuple[str, str]], list[str]]:
+    """Expand specs and stat every file (runs in a thread). Returns (files, missing, unstatable)."""
+    paths, missing = expand_paths(specs)
+    files: list[SourceFile] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            missing.append((path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        files.append(SourceFile(path, st.st_size, st.st_mtime_ns, ""))
+    return files, missing, []
+
+
+class IngestService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_file_bytes: int = 5_000_000,
+        workers: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.max_file_bytes = max_file_bytes
+        self.workers = workers or os.cpu_count() or 1
+        self.clock = clock
+        self._lock = asyncio.Lock()
+
+    async def ingest(self, specs: Sequence[str], progress: Progress | None = None) -> IngestReport:
+        """Ingest files, folders (recursively) and globs. One ingest runs at a time."""
+        async with self._lock:
+            return await self._ingest(specs, progress)
+
+    async def _ingest(self, specs: Sequence[str], progress: Progress | None) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        files, missing, _ = await asyncio.to_thread(_scan, specs)
+        report.rejected.extend({"path": p, "reason": r} for p, r in missing)
+        report.files = len(files)
+        known: dict[str, KnownFile] = await self.db.run(known_files)
+
+        jobs: list[tuple[str, str | None]] = []
+        for f in files:
+            seen = known.get(f.path)
+            if seen is not None and (seen.size, seen.mtime_ns) == (f.size, f.mtime_ns):
+                self._count_unchanged(report, f.path, seen)
+            else:
+                jobs.append((f.path, seen.digest if seen else None))
+        done = len(files) - len(jobs)
+        if progress:
+            progress(done, len(files))
+
+        if jobs:
+            with self._executor(len(jobs)) as pool:
+                await self._parse_and_write(pool, jobs, known, report, progress, done, len(files))
+        report.seconds = time.perf_counter() - started
+        log.info(
+            "ingest: %d files, %d new, %d updated, %d unchanged, %d related links, %d rejected "
+            "in %.2fs",
+            report.files,
+            report.new,
+            report.updated,
+            report.unchanged,
+            report.related,
+            len(report.rejected),
+            report.seconds,
+        )
+        return report
+
+    @staticmethod
+    def _count_unchanged(report: IngestReport, path: str, seen: KnownFile) -> None:
+        if seen.error:
+            report.rejected.append({"path": path, "reason": seen.error})
+        else:
+            report.unchanged += 1
+
+    def _executor(self, n_jobs: int) -> Executor:
+        if self.workers > 1 and n_jobs >= PROCESS_THRESHOLD:
+            # spawn: never fork a process that runs an event loop and database threads
+            ctx = multiprocessing.get_context("spawn")
+            return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-parse")
+
+    async def _parse_and_write(
+        self,
+        pool: Executor,
+        jobs: list[tuple[str, str | None]],
+        known: dict[str, KnownFile],
+        report: IngestReport,
+        progress: Progress | None,
+        done: int,
+        total: int,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+        in_flight = max(2, self.workers * 2)
+        pending: list[asyncio.Future[list[FileResult]]] = []
+        next_chunk = 0
+        buffer: list[FileResult] = []
+
+        def submit() -> None:
+            nonlocal next_chunk
+            while next_chunk < len(chunks) and len(pending) < in_flight:
+                chunk = chunks[next_chunk]
+                pending.append(loop.run_in_executor(pool, parse_batch, chunk, self.max_file_bytes))
+                next_chunk += 1
+
+        submit()
+        while pending:
+            results = await pending.pop(0)
+            submit()
+            buffer.extend(results)
+            if len(buffer) >= BATCH or (not pending and next_chunk >= len(chunks)):
+                await self._write(buffer, known, report)
+                done += len(buffer)
+                buffer = []
+                if progress:
+                    progress(done, total)
+        if buffer:
+            await self._write(buffer, known, report)
+            if progress:
+                progress(done + len(buffer), total)
+
+    async def _write(
+        self, results: list[FileResult], known: dict[str, KnownFile], report: IngestReport
+    ) -> None:
+        touched: list[SourceFile] = []
+        entries = []
+        for r in results:
+            source = SourceFile(r.path, r.size, r.mtime_ns, r.digest)
+            if r.unchanged:
+                touched.append(source)
+                self._count_unchanged(report, r.path, known[r.path])
+            else:
+                entries.append((source, r.parsed, r.error))
+        if touched:
+            await self.db.run(_touch, touched)
+        if entries:
+            report.add(await self.db.run(write_batch, entries, int(self.clock())))
+
+
+def _touch(conn, files: list[SourceFile]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        touch_files(conn, files)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,282 @@
+"""The query service: topics, stories, related coverage, search, autocomplete, digest preview.
+
+Every method validates its input (raising :class:`BadInput` / :class:`NotFound` with a message
+safe to show), runs one storage function on the database thread, and returns view objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.ranking import RankingSettings, score_from_key
+from bot.domain.views import (
+    CoverageItem,
+    DigestPreview,
+    Page,
+    RelatedCoverage,
+    SearchHit,
+    StoryDetail,
+    StoryRow,
+    StorySummary,
+    TopicCount,
+)
+from bot.ingest.urls import canonical_url
+from bot.services.errors import BadInput, NotFound
+from bot.storage import queries as q
+from bot.storage.db import Database
+from bot.storage.stats import database_stats
+
+MAX_LIMIT = 100
+AUTOCOMPLETE_LIMIT = 25
+COVERAGE_LIMIT = 500
+DIGEST_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySettings:
+    ranking: RankingSettings = field(default_factory=RankingSettings)
+    search_quality_weight: float = 0.5  # 0 = pure bm25; 0.5 = quality 100 scores 1.5x
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadInput(f"limit must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        raise BadInput("offset cannot be negative")
+
+
+def _check_quality(min_quality: int | None) -> None:
+    if min_quality is not None and not 0 <= min_quality <= 1000:
+        raise BadInput("min_quality must be between 0 and 1000")
+
+
+def _ts(dt: datetime | None) -> int | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        raise BadInput("times must carry a time zone")
+    return int(dt.timestamp())
+
+
+class QueryService:
+    def __init__(
+        self,
+        db: Database,
+        settings: QuerySettings | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.settings = settings or QuerySettings()
+        self.clock = clock
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _summaries(self, rows: Sequence[StoryRow], now: datetime) -> tuple[StorySummary, ...]:
+        return tuple(StorySummary(r, self.score(r, now)) for r in rows)
+
+    def score(self, story: StoryRow, now: datetime) -> float:
+        if story.rank_key is None:
+            return 0.0
+        return score_from_key(story.rank_key, now=now, settings=self.settings.ranking)
+
+    @staticmethod
+    def _page(rows: Sequence, limit: int, offset: int) -> Page:
+        return Page(tuple(rows[:limit]), offset, limit, len(rows) > limit)
+
+    async def _topic_id(self, topic: str) -> int:
+        found = await self.db.run(q.topic_by_name, topic)
+        if found is None:
+            raise NotFound(f"No topic called “{topic.strip()[:80]}”. Try /topics for the list.")
+        return found[0]
+
+    # -- topics ---------------------------------------------------------------------------------
+    async def topics(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 25,
+        offset: int = 0,
+    ) -> Page[TopicCount]:
+        _check_page(limit, offset)
+        rows = await self.db.run(
+            lambda c: q.topics(
+                c, since=_ts(since), until=_ts(until), limit=limit + 1, offset=offset
+            )
+        )
+        return self._page(rows, limit, offset)
+
+    async def topic_names(self, text: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[str]:
+        return await self.db.run(q.topic_names_like, text[:100], min(limit, AUTOCOMPLETE_LIMIT))
+
+    async def topic_exists(self, name: str) -> str:
+        """The display name of a topic, or :class:`NotFound`."""
+        found = await self.db.run(q.topic_by_name, name)
+        if found is None:
+            raise NotFound(f"No topic called “{name.strip()[:80]}”. Try /topics for the list.")
+        return found[1]
+
+    # -- stories --------------------------------------------------------------------------------
+    async def stories(
+        self,
+        *,
+        topic: str | None = None,
+        min_quality: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> Page[StorySummary]:
+        _check_page(limit, offset)
+        _check_quality(min_quality)
+        topic_id = await self._topic_id(topic) if topic else None
+        rows = await self.db.run(
+            lambda c: q.stories(
+                c,
+                topic_id=topic_id,
+                min_quality=min_quality,
+                since=_ts(since),
+                until=_ts(until),
+                limit=limit + 1,
+                offset=offset,
+            )
+        )
+        return self._page(self._summaries(rows, self.clock()), limit, offset)
+
+    async def story(self, story_id: int, *, coverage_limit: int = COVERAGE_LIMIT) -> StoryDetail:
+        def load(c):
+            current = q.resolve_story_id(c, story_id)
+            if current is None:
+                return None
+            row = q.story(c, current)
+            if row is None:
+                return None
+            return row, q.story_coverage(c, current, coverage_limit)
+
+        found = await self.db.run(load)
+        if found is None:
+            raise NotFound(f"No story #{story_id}.")
+        row, coverage = found
+        return StoryDetail(row, self.score(row, self.clock()), tuple(coverage), row.item_count)
+
+    async def story_for_article(self, ref: str) -> StoryDetail:
+        article = await self.article(ref)
+        if article.story_id is None:
+            raise NotFound(f"“{article.title[:80]}” is not part of any story.")
+        return await self.story(article.story_id)
+
+    # -- articles and related coverage -----------------------------------------------------------
+    async def article(self, ref: str) -> CoverageItem:
+        """Find an article by id (``123`` or ``#123``), url, or exact title."""
+        ref = (ref or "").strip()
+        if not ref:
+            raise BadInput("Tell me which article: pick one from the list, or paste its url.")
+        found: CoverageItem | None = None
+        digits = ref.removeprefix("#")
+        if digits.isdigit() and len(digits) < 19:
+            found = await self.db.run(q.article_by_id, int(digits))
+        elif ref.lower().startswith(("http://", "https://")):
+            try:
+                url = canonical_url(ref)
+            except ValueError as exc:
+                raise BadInput(f"That url does not look valid: {exc}") from None
+            found = await self.db.run(q.article_by_url, url)
+        else:
+            found = await self.db.run(q.article_by_title, ref)
+            if found is None:
+                matches = await self.db.run(q.title_matches, ref[:200], 1)
+                if matches:
+                    found = await self.db.run(q.article_by_id, matches[0][0])
+        if found is None:
+            raise NotFound(f"I could not find an article matching “{ref[:80]}”.")
+        return found
+
+    async def related(self, ref: str, *, limit: int = 10, offset: int = 0) -> RelatedCoverage:
+        _check_page(limit, offset)
+        article = await self.article(ref)
+        rows = await self.db.run(q.related_coverage, article.id, limit + 1, offset)
+        return RelatedCoverage(article, article.story_id, self._page(rows, limit, offset))
+
+    # -- search and autocomplete ----------------------------------------------------------------
+    async def search(self, text: str, *, limit: int = 10, offset: int = 0) -> Page[SearchHit]:
+        _check_page(limit, offset)
+        if not q.fts_terms(text or ""):
+            raise BadInput("Give me at least one word to search for.")
+        weight = self.settings.search_quality_weight
+        rows = await self.db.run(
+            lambda c: q.search(c, text[:500], quality_weight=weight, limit=limit + 1, offset=offset)
+        )
+        hits = [SearchHit(item, score) for item, score in rows]
+        return self._page(hits, limit, offset)
+
+    async def title_choices(
+        self, text: str, limit: int = AUTOCOMPLETE_LIMIT
+    ) -> list[tuple[int, str]]:
+        """(article id, title) pairs for autocomplete: at most 25, prefix matches first."""
+        return await self.db.run(
+            q.title_matches, (text or "")[:100], max(1, min(limit, AUTOCOMPLETE_LIMIT))
+        )
+
+    # -- digest preview -------------------------------------------------------------------------
+    async def digest_preview(
+        self,
+        *,
+        topics: Sequence[str] = (),
+        min_quality: int | None = None,
+        max_stories: int = 10,
+        as_of: datetime | None = None,
+        window: timedelta = DIGEST_WINDOW,
+    ) -> DigestPreview:
+        """The stories a digest would post for the window ending at ``as_of`` (default now).
+
+        When that window has no stories, the most recent earlier window that has some is used
+        instead, and ``fell_back`` says so.
+        """
+        if not 1 <= max_stories <= 25:
+            raise BadInput("max_stories must be between 1 and 25")
+        _check_quality(min_quality)
+        end = as_of or self.clock()
+        topic_ids = [await self._topic_id(t) for t in topics] or None
+        end_ts = _ts(end)
+        span = int(window.total_seconds())
+
+        def load(c):
+            rows = q.stories_in_window(
+                c,
+                since=end_ts - span,
+                until=end_ts + 1,
+                topic_ids=topic_ids,
+                min_quality=min_quality,
+                limit=max_stories,
+            )
+            if rows:
+                return end_ts, rows
+            latest = q.latest_story_time(
+                c, until=end_ts, topic_ids=topic_ids, min_quality=min_quality
+            )
+            if latest is None:
+                return end_ts, []
+            return latest, q.stories_in_window(
+                c,
+                since=latest - span,
+                until=latest + 1,
+                topic_ids=topic_ids,
+                min_quality=min_quality,
+                limit=max_stories,
+            )
+
+        used_end, rows = await self.db.run(load)
+        used = datetime.fromtimestamp(used_end, UTC)
+        summaries = sorted(self._summaries(rows, used), key=lambda s: -s.score)
+        return DigestPreview(
+            stories=tuple(summaries),
+            window_start=used - window,
+            window_end=used,
+            requested_start=end - window,
+            requested_end=end,
+            fell_back=used_end != end_ts,
+        )
+
+    async def stats(self) -> dict:
+        return await self.db.run(database_stats, self.db.path)

@@ -1,0 +1,1 @@
+"""Storage: the only package with SQL. aiosqlite connection setup, migrations, repositories."""

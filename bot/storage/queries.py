@@ -1,0 +1,405 @@
+"""Read queries behind the query service. Synchronous; run on the database thread.
+
+Every function returns domain view objects (``bot.domain.views``), never rows. Removed (withdrawn)
+articles never appear.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.domain.views import CoverageItem, StoryRow, TopicCount
+
+_ITEM_COLS = (
+    "i.id, i.url, i.title, i.excerpt, p.name, i.published_at, i.quality, i.heat, i.is_article, "
+    "i.image_url, i.story_id, i.type"
+)
+_ITEM_FROM = "items i LEFT JOIN providers p ON p.id = i.provider_id"
+
+_STORY_COLS = (
+    "s.id, s.article_count, s.item_count, s.provider_count, s.best_quality, s.max_heat, "
+    "s.first_published_at, s.last_published_at, s.first_seen_at, s.last_seen_at, s.rank_key, "
+    "s.lead_item_id"
+)
+
+
+def _dt(ts: int | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _item(row: Sequence) -> CoverageItem:
+    return CoverageItem(
+        id=row[0],
+        url=row[1],
+        title=row[2],
+        excerpt=row[3],
+        provider=row[4],
+        published_at=_dt(row[5]),
+        quality=row[6],
+        heat=row[7],
+        is_article=bool(row[8]),
+        image_url=row[9],
+        story_id=row[10],
+        type=row[11],
+    )
+
+
+def items_by_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, CoverageItem]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.id IN ({marks})", ids)
+    return {row[0]: _item(row) for row in rows}
+
+
+def _story_rows(conn: sqlite3.Connection, rows: list[Sequence]) -> list[StoryRow]:
+    leads = items_by_ids(conn, [r[11] for r in rows if r[11] is not None])
+    topics = story_topic_names(conn, [r[0] for r in rows])
+    out = []
+    for r in rows:
+        lead = leads.get(r[11])
+        if lead is None:
+            continue
+        out.append(
+            StoryRow(
+                id=r[0],
+                article_count=r[1],
+                item_count=r[2],
+                provider_count=r[3],
+                best_quality=r[4],
+                max_heat=r[5],
+                first_published_at=_dt(r[6]),
+                last_published_at=_dt(r[7]),
+                first_seen_at=_dt(r[8]),
+                last_seen_at=_dt(r[9]),
+                rank_key=r[10],
+                lead=lead,
+                topics=tuple(topics.get(r[0], ())),
+            )
+        )
+    return out
+
+
+def story_topic_names(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, list[str]]:
+    if not story_ids:
+        return {}
+    marks = ",".join("?" * len(story_ids))
+    out: dict[int, list[str]] = {}
+    for sid, name in conn.execute(
+        f"SELECT st.story_id, t.name FROM story_topics st JOIN topics t ON t.id = st.topic_id "
+        f"WHERE st.story_id IN ({marks}) ORDER BY t.article_count DESC, t.name",
+        story_ids,
+    ):
+        out.setdefault(sid, []).append(name)
+    return out
+
+
+# -- topics ------------------------------------------------------------------------------------
+def topic_by_name(conn: sqlite3.Connection, name: str) -> tuple[int, str] | None:
+    row = conn.execute("SELECT id, name FROM topics WHERE key = ?", (name.strip().casefold(),))
+    found = row.fetchone()
+    return None if found is None else (found[0], found[1])
+
+
+def topics(
+    conn: sqlite3.Connection,
+    *,
+    since: int | None,
+    until: int | None,
+    limit: int,
+    offset: int,
+) -> list[TopicCount]:
+    if since is None and until is None:
+        rows = conn.execute(
+            "SELECT name, article_count, story_count FROM topics WHERE article_count > 0 "
+            "ORDER BY article_count DESC, name LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+    else:
+        rows = conn.execute(
+            "SELECT t.name, count(*), count(DISTINCT i.story_id) FROM items i "
+            "JOIN item_topics it ON it.item_id = i.id JOIN topics t ON t.id = it.topic_id "
+            "WHERE i.is_article = 1 AND i.removed = 0 AND i.published_at >= ? "
+            "AND i.published_at < ? GROUP BY t.id ORDER BY count(*) DESC, t.name "
+            "LIMIT ? OFFSET ?",
+            (
+                since if since is not None else -(1 << 62),
+                until if until is not None else 1 << 62,
+                limit,
+                offset,
+            ),
+        )
+    return [TopicCount(name, articles, stories) for name, articles, stories in rows]
+
+
+def topic_names_like(conn: sqlite3.Connection, text: str, limit: int) -> list[str]:
+    """Topic names starting with ``text`` first, then containing it; most used first."""
+    key = text.strip().casefold()
+    if not key:
+        rows = conn.execute(
+            "SELECT name FROM topics WHERE article_count > 0 ORDER BY article_count DESC, name "
+            "LIMIT ?",
+            (limit,),
+        )
+        return [r[0] for r in rows]
+    like = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        "SELECT name FROM topics WHERE article_count > 0 AND key LIKE ? ESCAPE '\\' "
+        "ORDER BY key NOT LIKE ? ESCAPE '\\', article_count DESC, name LIMIT ?",
+        (f"%{like}%", f"{like}%", limit),
+    )
+    return [r[0] for r in rows]
+
+
+# -- stories -----------------------------------------------------------------------------------
+def stories(
+    conn: sqlite3.Connection,
+    *,
+    topic_id: int | None,
+    min_quality: int | None,
+    since: int | None,
+    until: int | None,
+    limit: int,
+    offset: int,
+) -> list[StoryRow]:
+    where = ["s.article_count > 0"]
+    params: list = []
+    if min_quality is not None:
+        where.append("s.best_quality >= ?")
+        params.append(min_quality)
+    if since is not None:
+        where.append("s.last_published_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("s.last_published_at < ?")
+        params.append(until)
+    if topic_id is not None:
+        sql = (
+            f"SELECT {_STORY_COLS} FROM story_topics st JOIN stories s ON s.id = st.story_id "
+            f"WHERE st.topic_id = ? AND {' AND '.join(where)} "
+            "ORDER BY st.rank_key DESC, s.id DESC LIMIT ? OFFSET ?"
+        )
+        params = [topic_id, *params]
+    else:
+        sql = (
+            f"SELECT {_STORY_COLS} FROM stories s WHERE {' AND '.join(where)} "
+            "ORDER BY s.rank_key DESC, s.id DESC LIMIT ? OFFSET ?"
+        )
+    rows = conn.execute(sql, [*params, limit, offset]).fetchall()
+    return _story_rows(conn, rows)
+
+
+def resolve_story_id(conn: sqlite3.Connection, story_id: int) -> int | None:
+    """The current id of a story, following merges."""
+    row = conn.execute("SELECT id FROM stories WHERE id = ?", (story_id,)).fetchone()
+    if row:
+        return row[0]
+    row = conn.execute("SELECT new_id FROM story_aliases WHERE old_id = ?", (story_id,)).fetchone()
+    return row[0] if row else None
+
+
+def story(conn: sqlite3.Connection, story_id: int) -> StoryRow | None:
+    rows = conn.execute(
+        f"SELECT {_STORY_COLS} FROM stories s WHERE s.id = ? AND s.article_count > 0", (story_id,)
+    ).fetchall()
+    found = _story_rows(conn, rows)
+    return found[0] if found else None
+
+
+def story_coverage(conn: sqlite3.Connection, story_id: int, limit: int) -> list[CoverageItem]:
+    rows = conn.execute(
+        f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.story_id = ? AND i.removed = 0 "
+        "ORDER BY i.is_article DESC, i.quality IS NULL, i.quality DESC, i.published_at IS NULL, "
+        "i.published_at, i.id "
+        "LIMIT ?",
+        (story_id, limit),
+    )
+    return [_item(r) for r in rows]
+
+
+# -- articles ----------------------------------------------------------------------------------
+def article_by_id(conn: sqlite3.Connection, item_id: int) -> CoverageItem | None:
+    row = conn.execute(
+        f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.id = ? AND i.removed = 0", (item_id,)
+    ).fetchone()
+    return None if row is None else _item(row)
+
+
+def article_by_url(conn: sqlite3.Connection, url: str) -> CoverageItem | None:
+    row = conn.execute(
+        f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.url = ? AND i.removed = 0", (url,)
+    ).fetchone()
+    return None if row is None else _item(row)
+
+
+def article_by_title(conn: sqlite3.Connection, title: str) -> CoverageItem | None:
+    row = conn.execute(
+        f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.title = ? COLLATE NOCASE "
+        "AND i.is_article = 1 AND i.removed = 0 ORDER BY i.published_at DESC LIMIT 1",
+        (title.strip(),),
+    ).fetchone()
+    return None if row is None else _item(row)
+
+
+def related_coverage(
+    conn: sqlite3.Connection, item_id: int, limit: int, offset: int
+) -> list[CoverageItem]:
+    """Items linked to the article in either direction (its related list, or lists naming it)."""
+    rows = conn.execute(
+        f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.removed = 0 AND i.id IN ("
+        "SELECT dst_id FROM links WHERE src_id = ? UNION SELECT src_id FROM links WHERE dst_id = ?"
+        ") ORDER BY i.quality IS NULL, i.quality DESC, i.published_at DESC, i.id LIMIT ? OFFSET ?",
+        (item_id, item_id, limit, offset),
+    )
+    return [_item(r) for r in rows]
+
+
+# -- full text ---------------------------------------------------------------------------------
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_terms(text: str, limit: int = 12) -> list[str]:
+    """Words of user text, safe to quote into an FTS5 query (no operators survive)."""
+    return [w for w in _WORD.findall(text.casefold())][:limit]
+
+
+def _quoted(words: Sequence[str], prefix_last: bool = False) -> list[str]:
+    out = [f'"{w}"' for w in words]
+    if prefix_last and out:
+        out[-1] += "*"
+    return out
+
+
+def search(
+    conn: sqlite3.Connection,
+    text: str,
+    *,
+    quality_weight: float,
+    limit: int,
+    offset: int,
+    pool: int = 200,
+) -> list[tuple[CoverageItem, float]]:
+    """Full-text search, ranked by bm25 (title weighted 3x) blended with quality.
+
+    All words must match; when that finds nothing, any word may match. User text is reduced to
+    quoted words, so FTS5 syntax (quotes, OR, NEAR, *, -, parentheses) is never interpreted.
+    """
+    words = fts_terms(text)
+    if not words:
+        return []
+    for joiner in (" ", " OR "):
+        query = joiner.join(_quoted(words))
+        rows = conn.execute(
+            "SELECT f.rowid, bm25(items_fts, 3.0, 1.0) AS score FROM items_fts f "
+            "WHERE items_fts MATCH ? ORDER BY score LIMIT ?",
+            (query, pool),
+        ).fetchall()
+        if rows or len(words) == 1:
+            break
+    if not rows:
+        return []
+    items = items_by_ids(conn, [r[0] for r in rows])
+    scored = []
+    for rowid, bm25 in rows:
+        item = items.get(rowid)
+        if item is None:
+            continue
+        quality = item.quality if item.quality is not None else 50
+        scored.append((item, -bm25 * (1.0 + quality_weight * quality / 100.0)))
+    removed = _removed_ids(conn, [i.id for i, _ in scored])
+    scored = [(i, s) for i, s in scored if i.id not in removed]
+    scored.sort(key=lambda pair: (-pair[1], pair[0].id))
+    return scored[offset : offset + limit]
+
+
+def _removed_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
+    marks = ",".join("?" * len(ids))
+    return {
+        r[0]
+        for r in conn.execute(f"SELECT id FROM items WHERE removed = 1 AND id IN ({marks})", ids)
+    }
+
+
+def title_matches(conn: sqlite3.Connection, text: str, limit: int) -> list[tuple[int, str]]:
+    """Articles for autocomplete: title prefix matches first, then titles containing the words."""
+    text = " ".join(text.split())
+    if not text:
+        rows = conn.execute(
+            "SELECT id, title FROM items WHERE is_article = 1 AND removed = 0 "
+            "ORDER BY published_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [(r[0], r[1]) for r in rows]
+    found: dict[int, str] = {}
+    upper = text[:-1] + chr(ord(text[-1]) + 1)
+    for rid, title in conn.execute(
+        "SELECT id, title FROM items WHERE is_article = 1 AND removed = 0 "
+        "AND title >= ? COLLATE NOCASE AND title < ? COLLATE NOCASE "
+        "ORDER BY title COLLATE NOCASE LIMIT ?",
+        (text, upper, limit),
+    ):
+        found[rid] = title
+    words = fts_terms(text, limit=6)
+    if len(found) < limit and words:
+        query = "title : (" + " ".join(_quoted(words, prefix_last=True)) + ")"
+        for rid, title in conn.execute(
+            "SELECT i.id, i.title FROM items_fts f JOIN items i ON i.id = f.rowid "
+            "WHERE items_fts MATCH ? AND i.is_article = 1 AND i.removed = 0 LIMIT ?",
+            (query, limit * 2),
+        ):
+            if len(found) >= limit:
+                break
+            found.setdefault(rid, title)
+    return list(found.items())[:limit]
+
+
+def latest_story_time(
+    conn: sqlite3.Connection,
+    *,
+    until: int,
+    topic_ids: Sequence[int] | None,
+    min_quality: int | None,
+) -> int | None:
+    """The newest ``last_published_at`` at or before ``until`` among matching stories."""
+    where = ["s.article_count > 0", "s.last_published_at <= ?"]
+    params: list = [until]
+    if min_quality is not None:
+        where.append("s.best_quality >= ?")
+        params.append(min_quality)
+    sql = f"SELECT max(s.last_published_at) FROM stories s WHERE {' AND '.join(where)}"
+    if topic_ids:
+        marks = ",".join("?" * len(topic_ids))
+        sql += f" AND s.id IN (SELECT story_id FROM story_topics WHERE topic_id IN ({marks}))"
+        params.extend(topic_ids)
+    row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
+def stories_in_window(
+    conn: sqlite3.Connection,
+    *,
+    since: int,
+    until: int,
+    topic_ids: Sequence[int] | None,
+    min_quality: int | None,
+    limit: int,
+) -> list[StoryRow]:
+    """Stories with coverage published in [since, until), best rank first (digest candidates)."""
+    where = ["s.article_count > 0", "s.last_published_at >= ?", "s.last_published_at < ?"]
+    params: list = [since, until]
+    if min_quality is not None:
+        where.append("s.best_quality >= ?")
+        params.append(min_quality)
+    sql = f"SELECT {_STORY_COLS} FROM stories s WHERE {' AND '.join(where)}"
+    if topic_ids:
+        marks = ",".join("?" * len(topic_ids))
+        sql += f" AND s.id IN (SELECT story_id FROM story_topics WHERE topic_id IN ({marks}))"
+        params.extend(topic_ids)
+    sql += " ORDER BY s.rank_key DESC, s.id DESC LIMIT ?"
+    params.append(limit)
+    return _story_rows(conn, conn.execute(sql, params).fetchall())

@@ -1,0 +1,204 @@
+"""Whole ingest runs: the seeds field by field, the CLI contract, a kill mid-way, the corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.ingest.loader import expand_paths
+from bot.ingest.parser import parse_article
+from tests.factories import SEEDS, SHARED_CORPUS, related, write_article
+from tests.test_storage import content, ingest
+
+ROOT = Path(__file__).resolve().parents[1]
+GUARDIAN = "https://www.theguardian.com/technology/2022/mar/24/ukraine-facial-recognition-identify-russian-soldiers"
+GIZMODO = "https://gizmodo.com/clearview-ai-s-dystopian-face-rec-tech-now-being-used-t-1848697923"
+
+
+def newsbot(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+async def test_seed_ingest_stores_exact_fields(tmp_path):
+    path = tmp_path / "n.db"
+    report = await ingest(path, SEEDS)
+    assert (report.files, report.new, report.rejected) == (2, 2, [])
+    conn = sqlite3.connect(path)
+    row = conn.execute(
+        "SELECT i.title, i.excerpt, i.published_at, i.quality, i.heat, p.name, p.domain, "
+        "i.image_url, i.type, i.category FROM items i JOIN providers p ON p.id = i.provider_id "
+        "WHERE i.url = ?",
+        (GUARDIAN,),
+    ).fetchone()
+    assert row == (
+        "Ukraine uses facial recognition software to identify Russian soldiers killed in combat",
+        "The defense ministry began using technology from Clearview AI which scrapes images on "
+        "the web to match uploaded photos",
+        int(datetime(2022, 3, 24, 21, 38, tzinfo=UTC).timestamp()),
+        66,
+        -1,
+        "The Guardian",
+        "theguardian.com",
+        "https://i.guim.co.uk/img/media/b1236187f5fc799d81709ad426146bccb186b4d6/0_187_5760_3456/"
+        "master/5760.jpg?width=620&quality=85&auto=format&fit=max&s=dee9433c17da6c8c14788c605f7c32a3",
+        "article",
+        "news",
+    )
+    topics = [
+        r[0]
+        for r in conn.execute(
+            "SELECT t.name FROM item_topics it JOIN topics t ON t.id = it.topic_id "
+            "JOIN items i ON i.id = it.item_id WHERE i.url = ? ORDER BY t.name",
+            (GUARDIAN,),
+        )
+    ]
+    assert topics == ["AI", "Computer Vision"]
+    n_links = {
+        url: n
+        for url, n in conn.execute(
+            "SELECT i.url, count(*) FROM links l JOIN items i ON i.id = l.src_id GROUP BY i.url"
+        )
+    }
+    assert n_links[GUARDIAN] == 11
+    giz = conn.execute("SELECT quality, published_at FROM items WHERE url = ?", (GIZMODO,))
+    assert giz.fetchone() == (80, int(datetime(2022, 3, 24, 20, 25, tzinfo=UTC).timestamp()))
+    # the no-break space inside a related url is percent-encoded, not rejected
+    bw = conn.execute("SELECT url FROM items WHERE url LIKE 'https://www.businesswire.com/%'")
+    assert all(" " not in u and "\xa0" not in u and "%" in u for (u,) in bw)
+    conn.close()
+
+
+def test_cli_ingest_json_summary_and_exit_codes(tmp_path):
+    src = tmp_path / "src"
+    write_article(src, "a.md", "Alpha launches a rocket", "https://a.example/1")
+    db = tmp_path / "n.db"
+    ok = newsbot("--db", str(db), "ingest", "--json", str(src))
+    assert ok.returncode == 0, ok.stderr
+    summary = json.loads(ok.stdout)
+    assert {k: summary[k] for k in ("files", "new", "updated", "unchanged", "rejected")} == {
+        "files": 1,
+        "new": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": [],
+    }
+    (src / "b.md").write_text("no front matter here\n", encoding="utf-8")
+    bad = newsbot("--db", str(db), "ingest", str(src))
+    assert bad.returncode == 1
+    assert f"{(src / 'b.md').resolve()}: " in bad.stdout and "front matter" in bad.stdout
+    stats = newsbot("--db", str(db), "stats", "--json")
+    assert json.loads(stats.stdout)["articles"] == 1
+    env_db = newsbot("ingest", "--json", str(src), env={"NEWSBOT_DB": str(tmp_path / "e.db")})
+    assert env_db.returncode == 1 and (tmp_path / "e.db").exists()
+    usage = newsbot("ingest")
+    assert usage.returncode == 2
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[digest]\ngrace_hours = 'six'\n")
+    bad_cfg = newsbot("--config", str(cfg), "stats")
+    assert bad_cfg.returncode == 2 and "grace_hours" in bad_cfg.stderr
+
+
+def _make_many(folder: Path, n: int) -> None:
+    for i in range(n):
+        topic = ["Space", "Cloud", "Games"][i % 3]
+        rel = [
+            related(
+                f"Outlet {j} reports event {i // 3} for {topic}",
+                f"https://r{j}.example/{i // 3}",
+                "2024-05-01T09:00:00Z",
+            )
+            for j in range(4)
+        ]
+        write_article(
+            folder,
+            f"{i:05d}.md",
+            f"Event {i // 3} happens in {topic} world",
+            f"https://site.example/{i}",
+            published=f"2024-05-{1 + i % 28:02d}T10:00:00Z",
+            topics=[topic],
+            related_items=rel,
+            excerpt=f"Longer words about event number {i // 3} in {topic}.",
+        )
+
+
+def test_killed_ingest_leaves_a_sound_database_and_rerun_matches_clean_run(tmp_path):
+    src = tmp_path / "src"
+    _make_many(src, 1600)
+    clean = tmp_path / "clean.db"
+    assert newsbot("--db", str(clean), "ingest", str(src)).returncode == 0
+
+    killed = tmp_path / "killed.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--db", str(killed), "ingest", str(src)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    committed = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            conn = sqlite3.connect(killed, timeout=0.1)
+            committed = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+            conn.close()
+        except sqlite3.Error:
+            committed = 0
+        if committed:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert 0 < committed < 1600, "the kill should land mid-way"
+    conn = sqlite3.connect(killed)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    assert newsbot("--db", str(killed), "ingest", str(src)).returncode == 0
+    assert content(killed) == content(clean)
+
+
+corpus = pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason="../shared/corpus is absent")
+
+
+@corpus
+async def test_whole_corpus_loads_and_counts_add_up(tmp_path):
+    files, missing = expand_paths([str(SHARED_CORPUS)])
+    assert missing == []
+    urls = {parse_article(Path(f).read_bytes()).article.url for f in files}  # noqa: ASYNC240
+    path = tmp_path / "corpus.db"
+    report = await ingest(path, SHARED_CORPUS, workers=2)
+    assert report.rejected == []
+    assert report.files == len(files)
+    assert report.new + report.updated + report.unchanged == len(files)
+    assert report.new == len(urls)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM items WHERE is_article = 1").fetchone()[0] == len(
+        urls
+    )
+    assert conn.execute("SELECT count(*) FROM files WHERE error IS NULL").fetchone()[0] == len(
+        files
+    )
+    assert conn.execute("SELECT count(*) FROM items WHERE removed = 1").fetchone()[0] == 1
+    orphans = conn.execute(
+        "SELECT count(*) FROM items WHERE is_article = 1 AND removed = 0 AND story_id IS NULL"
+    ).fetchone()[0]
+    assert orphans == 0
+    conn.close()
+    again = await ingest(path, SHARED_CORPUS, workers=2)
+    assert (again.new, again.updated, again.unchanged, again.rejected) == (0, 0, len(files), [])

@@ -1,0 +1,265 @@
+"""Storage on real temporary databases: migrations, idempotent ingest, merges, updates."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.services.ingest import IngestService
+from bot.storage import db as dbmod
+from bot.storage.db import SchemaTooNewError, StorageError, open_database
+from bot.storage.migrations import SCHEMA_VERSION
+from tests.factories import related, write_article
+
+
+async def ingest(db_path: Path, *paths: Path | str, workers: int = 1):
+    async with open_database(db_path) as db:
+        return await IngestService(db, workers=workers).ingest([str(p) for p in paths])
+
+
+def content(db_path: Path) -> dict[str, list]:
+    """Everything ingest stores, keyed by urls (not ids) so two databases can be compared."""
+    conn = sqlite3.connect(db_path)
+    try:
+        q = lambda sql: sorted(tuple(r) for r in conn.execute(sql))  # noqa: E731
+        stories = {}
+        for story_id, url in conn.execute(
+            "SELECT story_id, url FROM items WHERE story_id IS NOT NULL"
+        ):
+            stories.setdefault(story_id, set()).add(url)
+        return {
+            "items": q(
+                "SELECT url, title, excerpt, published_at, quality, heat, image_url, type, "
+                "is_article, removed, version_key FROM items"
+            ),
+            "links": q(
+                "SELECT DISTINCT a.url, b.url FROM links l JOIN items a ON a.id = l.src_id "
+                "JOIN items b ON b.id = l.dst_id"
+            ),
+            "topics": q(
+                "SELECT i.url, t.name FROM item_topics it JOIN items i ON i.id = it.item_id "
+                "JOIN topics t ON t.id = it.topic_id"
+            ),
+            "topic_counts": q("SELECT name, article_count, story_count FROM topics"),
+            "providers": q("SELECT key, name, domain FROM providers"),
+            "files": q("SELECT path, digest, error FROM files"),
+            "stories": sorted(sorted(s) for s in stories.values()),
+            "story_stats": q(
+                "SELECT (SELECT url FROM items WHERE id = lead_item_id), article_count, "
+                "item_count, provider_count, best_quality, round(rank_key, 6) FROM stories"
+            ),
+        }
+    finally:
+        conn.close()
+
+
+# -- migrations ---------------------------------------------------------------------------------
+async def test_fresh_database_is_migrated_and_reopening_is_a_no_op(tmp_path):
+    path = tmp_path / "n.db"
+    async with open_database(path) as db:
+        (version,) = await db.fetchone("PRAGMA user_version")
+        (mode,) = await db.fetchone("PRAGMA journal_mode")
+        (fk,) = await db.fetchone("PRAGMA foreign_keys")
+    assert (version, mode, fk) == (SCHEMA_VERSION, "wal", 1)
+    async with open_database(path) as db:
+        (version,) = await db.fetchone("PRAGMA user_version")
+        tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
+    assert version == SCHEMA_VERSION
+    assert {"items", "links", "files", "stories", "topics", "providers", "items_fts"} <= tables
+
+
+async def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "n.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(SchemaTooNewError, match=r"newer than this newsbot understands"):
+        async with open_database(path):
+            pass
+
+
+async def test_failed_migration_rolls_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(dbmod, "MIGRATIONS", (*dbmod.MIGRATIONS, "CREATE TABLE x(a); BOGUS SQL;"))
+    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    path = tmp_path / "n.db"
+    with pytest.raises(StorageError, match="migration to schema version"):
+        async with open_database(path):
+            pass
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'x'").fetchone()[0] == 0
+    conn.close()
+
+
+async def test_missing_folder_and_garbage_file_are_clear_errors(tmp_path):
+    with pytest.raises(StorageError, match="does not exist"):
+        async with open_database(tmp_path / "nope" / "n.db"):
+            pass
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match="not a usable newsbot database"):
+        async with open_database(junk):
+            pass
+
+
+# -- ingest semantics ---------------------------------------------------------------------------
+async def test_same_files_twice_change_nothing(tmp_path):
+    path = tmp_path / "n.db"
+    first = await ingest(path, "seeds")
+    assert (first.files, first.new, first.updated, first.unchanged) == (2, 2, 0, 0)
+    before = content(path)
+    second = await ingest(path, "seeds")
+    assert (second.files, second.new, second.updated, second.unchanged) == (2, 0, 0, 2)
+    assert second.rejected == []
+    assert content(path) == before
+
+
+async def test_touched_but_identical_file_is_unchanged(tmp_path):
+    src = tmp_path / "src"
+    f = write_article(src, "a.md", "Alpha launches a rocket", "https://a.example/1")
+    path = tmp_path / "n.db"
+    await ingest(path, src)
+    before = content(path)
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10_000_000_000))
+    report = await ingest(path, src)
+    assert (report.new, report.updated, report.unchanged) == (0, 0, 1)
+    assert content(path) == before
+
+
+async def test_same_url_in_two_files_is_one_article_newest_fields_and_union_of_related(tmp_path):
+    src = tmp_path / "src"
+    rel_a = related("Outlet A covers the rocket", "https://ra.example/1", "2024-05-01T09:00:00Z")
+    rel_b = related("Outlet B covers the rocket", "https://rb.example/1", "2024-05-02T09:00:00Z")
+    write_article(
+        src,
+        "old.md",
+        "Alpha launches a rocket",
+        "https://a.example/1",
+        published="2024-05-01T10:00:00Z",
+        quality=50,
+        related_items=[rel_a],
+    )
+    write_article(
+        src,
+        "new.md",
+        "Alpha launches a bigger rocket",
+        "https://A.example/1#frag",
+        published="2024-05-02T10:00:00Z",
+        quality=90,
+        related_items=[rel_b],
+    )
+    path = tmp_path / "n.db"
+    report = await ingest(path, src)
+    assert report.rejected == []
+    c = content(path)
+    articles = [i for i in c["items"] if i[8] == 1]
+    assert len(articles) == 1
+    url, title, _, _, quality, *_ = articles[0]
+    assert (url, title, quality) == ("https://a.example/1", "Alpha launches a bigger rocket", 90)
+    assert set(c["links"]) == {
+        ("https://a.example/1", "https://ra.example/1"),
+        ("https://a.example/1", "https://rb.example/1"),
+    }
+    # order of arrival does not matter
+    other = tmp_path / "m.db"
+    await ingest(other, src / "new.md")
+    await ingest(other, src / "old.md")
+    assert content(other)["items"] == c["items"]
+    assert content(other)["links"] == c["links"]
+
+
+async def test_file_that_comes_back_longer_updates_its_article(tmp_path):
+    src = tmp_path / "src"
+    rel1 = related("Rocket story at B", "https://b.example/1", "2024-05-01T09:00:00Z")
+    rel2 = related("Rocket story at C", "https://c.example/1", "2024-05-01T11:00:00Z")
+    f = write_article(
+        src,
+        "a.md",
+        "Alpha launches a rocket",
+        "https://a.example/1",
+        quality=50,
+        related_items=[rel1],
+    )
+    path = tmp_path / "n.db"
+    await ingest(path, src)
+    write_article(
+        src,
+        "a.md",
+        "Alpha launches a rocket",
+        "https://a.example/1",
+        quality=77,
+        related_items=[rel1, rel2],
+    )
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 5_000_000_000))
+    report = await ingest(path, src)
+    assert (report.new, report.updated, report.unchanged) == (0, 1, 0)
+    c = content(path)
+    assert [i[4] for i in c["items"] if i[0] == "https://a.example/1"] == [77]
+    assert len(c["links"]) == 2
+
+
+async def test_related_item_that_is_an_article_is_the_same_row(tmp_path):
+    src = tmp_path / "src"
+    write_article(
+        src,
+        "a.md",
+        "Alpha launches a rocket",
+        "https://a.example/1",
+        related_items=[
+            related("Beta on the rocket", "https://b.example/2", "2024-05-01T12:00:00Z", quality=10)
+        ],
+    )
+    write_article(
+        src,
+        "b.md",
+        "Beta on the rocket",
+        "https://b.example/2",
+        published="2024-05-01T12:00:00Z",
+        quality=88,
+    )
+    path = tmp_path / "n.db"
+    await ingest(path, src)
+    c = content(path)
+    rows = [i for i in c["items"] if i[0] == "https://b.example/2"]
+    assert len(rows) == 1 and rows[0][4] == 88 and rows[0][8] == 1
+
+
+async def test_malformed_file_is_reported_and_the_rest_loads_and_stays_reported(tmp_path):
+    src = tmp_path / "src"
+    write_article(src, "good.md", "Alpha launches a rocket", "https://a.example/1")
+    (src / "bad.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    path = tmp_path / "n.db"
+    report = await ingest(path, src)
+    assert report.new == 1
+    assert [r["path"] for r in report.rejected] == [str((src / "bad.md").resolve())]
+    assert "line" in report.rejected[0]["reason"]
+    again = await ingest(path, src)
+    assert again.rejected == report.rejected and again.unchanged == 1
+
+
+async def test_removed_article_is_stored_but_hidden(tmp_path):
+    src = tmp_path / "src"
+    write_article(
+        src,
+        "gone.md",
+        "Withdrawn rocket claims",
+        "https://a.example/gone",
+        removed=True,
+        topics=["Space"],
+    )
+    path = tmp_path / "n.db"
+    await ingest(path, src)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT removed FROM items WHERE url LIKE '%gone'").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM stories WHERE article_count > 0").fetchone() == (0,)
+    assert conn.execute("SELECT article_count FROM topics WHERE name='Space'").fetchone() == (0,)
+    conn.close()
+
+
+async def test_missing_path_is_reported(tmp_path):
+    report = await ingest(tmp_path / "n.db", tmp_path / "does-not-exist")
+    assert len(report.rejected) == 1
+    assert "does-not-exist" in report.rejected[0]["path"]
