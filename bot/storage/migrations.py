@@ -1,0 +1,218 @@
+"""Numbered schema migrations, applied in order and tracked by ``PRAGMA user_version``.
+
+Append new migrations; never edit one that has shipped. Times are INTEGER unix seconds (UTC).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: articles, related coverage, providers, topics, images, files, stories, full-text index
+    """
+    CREATE TABLE providers (
+        id      INTEGER PRIMARY KEY,
+        key     TEXT NOT NULL UNIQUE,          -- lower-cased domain, else lower-cased name
+        name    TEXT NOT NULL,
+        domain  TEXT
+    );
+
+    -- Every article file's url and every related item's url: one row per canonical url.
+    CREATE TABLE items (
+        id             INTEGER PRIMARY KEY,
+        url            TEXT NOT NULL UNIQUE,
+        title          TEXT NOT NULL,
+        excerpt        TEXT,
+        published_at   INTEGER,                -- unix seconds UTC
+        provider_id    INTEGER REFERENCES providers(id),
+        quality        INTEGER,
+        heat           INTEGER,
+        image_url      TEXT,
+        type           TEXT,
+        category       TEXT,
+        body           TEXT,
+        is_article     INTEGER NOT NULL DEFAULT 0,   -- 1 when an article file carries this url
+        removed        INTEGER NOT NULL DEFAULT 0,   -- withdrawn: stored, hidden from queries
+        version_key    TEXT,                   -- "published:mtime" of the winning file version
+        first_seen_at  INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        story_id       INTEGER REFERENCES stories(id) ON DELETE SET NULL
+    );
+    CREATE INDEX items_story ON items(story_id);
+    CREATE INDEX items_published ON items(published_at);
+    CREATE INDEX items_article_published ON items(is_article, published_at);
+    CREATE INDEX items_article_title ON items(title COLLATE NOCASE) WHERE is_article = 1;
+
+    CREATE TABLE topics (
+        id             INTEGER PRIMARY KEY,
+        key            TEXT NOT NULL UNIQUE,   -- casefolded name
+        name           TEXT NOT NULL,
+        article_count  INTEGER NOT NULL DEFAULT 0,   -- visible articles, kept current at ingest
+        story_count    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE item_topics (
+        item_id   INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        topic_id  INTEGER NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        PRIMARY KEY (topic_id, item_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX item_topics_item ON item_topics(item_id);
+
+    CREATE TABLE images (
+        item_id   INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        url       TEXT NOT NULL,
+        width     INTEGER,
+        height    INTEGER,
+        PRIMARY KEY (item_id, position)
+    ) WITHOUT ROWID;
+
+    -- Per-file bookkeeping: what was read, its hash, and what came of it.
+    CREATE TABLE files (
+        id           INTEGER PRIMARY KEY,
+        path         TEXT NOT NULL UNIQUE,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER NOT NULL,
+        digest       TEXT NOT NULL,
+        item_id      INTEGER REFERENCES items(id) ON DELETE SET NULL,
+        error        TEXT,                     -- NULL when the file loaded
+        warnings     TEXT,                     -- newline-separated parser notes
+        ingested_at  INTEGER NOT NULL
+    );
+    CREATE INDEX files_item ON files(item_id);
+
+    -- Related coverage: the file that listed it, the article, the related item.
+    -- The union over files is an article's related coverage.
+    CREATE TABLE links (
+        file_id   INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        src_id    INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        dst_id    INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        PRIMARY KEY (file_id, dst_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX links_src ON links(src_id, dst_id);
+    CREATE INDEX links_dst ON links(dst_id);
+
+    -- Stories: groups of items about one event; aggregate columns kept current at ingest.
+    CREATE TABLE stories (
+        id                  INTEGER PRIMARY KEY,
+        lead_item_id        INTEGER REFERENCES items(id) ON DELETE SET NULL,
+        article_count       INTEGER NOT NULL DEFAULT 0,   -- visible (not removed) articles
+        item_count          INTEGER NOT NULL DEFAULT 0,
+        provider_count      INTEGER NOT NULL DEFAULT 0,
+        best_quality        INTEGER,
+        max_heat            INTEGER,
+        first_published_at  INTEGER,
+        last_published_at   INTEGER,
+        first_seen_at       INTEGER,
+        last_seen_at        INTEGER,
+        rank_key            REAL,             -- time-invariant ordering key (see domain.ranking)
+        updated_at          INTEGER NOT NULL
+    );
+    CREATE INDEX stories_rank ON stories(article_count, rank_key);
+    CREATE INDEX stories_last_published ON stories(last_published_at);
+    CREATE INDEX stories_last_seen ON stories(last_seen_at);
+
+    -- When two stories merge, the absorbed id points at the survivor (digest dedupe, links).
+    CREATE TABLE story_aliases (
+        old_id  INTEGER PRIMARY KEY,
+        new_id  INTEGER NOT NULL
+    );
+
+    -- A story's topics (union of its articles' topics), with the story's rank key copied in so
+    -- that "top stories in topic T" is one index range scan.
+    CREATE TABLE story_topics (
+        topic_id  INTEGER NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        story_id  INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+        rank_key  REAL,
+        PRIMARY KEY (topic_id, story_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX story_topics_story ON story_topics(story_id);
+    CREATE INDEX story_topics_rank ON story_topics(topic_id, rank_key);
+
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        title, excerpt, content='items', content_rowid='id',
+        tokenize="unicode61 remove_diacritics 2"
+    );
+    CREATE TRIGGER items_fts_ai AFTER INSERT ON items BEGIN
+        INSERT INTO items_fts(rowid, title, excerpt) VALUES (new.id, new.title, new.excerpt);
+    END;
+    CREATE TRIGGER items_fts_ad AFTER DELETE ON items BEGIN
+        INSERT INTO items_fts(items_fts, rowid, title, excerpt)
+        VALUES ('delete', old.id, old.title, old.excerpt);
+    END;
+    CREATE TRIGGER items_fts_au AFTER UPDATE OF title, excerpt ON items
+    WHEN old.title IS NOT new.title OR old.excerpt IS NOT new.excerpt BEGIN
+        INSERT INTO items_fts(items_fts, rowid, title, excerpt)
+        VALUES ('delete', old.id, old.title, old.excerpt);
+        INSERT INTO items_fts(rowid, title, excerpt) VALUES (new.id, new.title, new.excerpt);
+    END;
+    """,
+    # 2: digest subscriptions, the delivery ledger, messages sent, stories sent per channel
+    """
+    CREATE TABLE digest_subscriptions (
+        id                INTEGER PRIMARY KEY,
+        guild_id          INTEGER NOT NULL,
+        channel_id        INTEGER NOT NULL,
+        name              TEXT NOT NULL,
+        local_time        TEXT NOT NULL,           -- HH:MM, wall clock in ``timezone``
+        timezone          TEXT NOT NULL,           -- IANA name
+        topics            TEXT NOT NULL DEFAULT '[]',   -- JSON list of topic names
+        min_quality       INTEGER,
+        max_stories       INTEGER NOT NULL,
+        include_keywords  TEXT NOT NULL DEFAULT '[]',   -- JSON list, casefolded
+        exclude_keywords  TEXT NOT NULL DEFAULT '[]',
+        state             TEXT NOT NULL DEFAULT 'active'
+                          CHECK (state IN ('active', 'failing', 'paused')),
+        failure_streak    INTEGER NOT NULL DEFAULT 0,   -- consecutive failing days
+        last_failed_date  TEXT,                    -- local date of the last failing day
+        last_error        TEXT,
+        last_run_at       INTEGER,
+        last_outcome      TEXT,
+        created_at        INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL
+    );
+    CREATE INDEX digest_subscriptions_guild ON digest_subscriptions(guild_id);
+
+    -- The delivery ledger: one row per digest, written (with its message plan) BEFORE posting.
+    -- A scheduled digest is unique per (subscription, local date); send-now rows are 'manual'.
+    CREATE TABLE digest_runs (
+        id               INTEGER PRIMARY KEY,
+        subscription_id  INTEGER NOT NULL REFERENCES digest_subscriptions(id) ON DELETE CASCADE,
+        local_date       TEXT NOT NULL,            -- YYYY-MM-DD in the subscription's zone
+        kind             TEXT NOT NULL DEFAULT 'scheduled' CHECK (kind IN ('scheduled', 'manual')),
+        channel_id       INTEGER NOT NULL,
+        scheduled_for    INTEGER NOT NULL,
+        window_start     INTEGER NOT NULL,
+        window_end       INTEGER NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN
+                         ('planned', 'sending', 'sent', 'empty', 'skipped', 'failed')),
+        story_ids        TEXT NOT NULL DEFAULT '[]',    -- JSON, ranked
+        plan             TEXT NOT NULL DEFAULT '[]',    -- JSON message payloads
+        error            TEXT,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX digest_runs_daily ON digest_runs(subscription_id, local_date)
+        WHERE kind = 'scheduled';
+    CREATE INDEX digest_runs_window ON digest_runs(subscription_id, window_end);
+    CREATE INDEX digest_runs_open ON digest_runs(status) WHERE status IN ('planned', 'sending');
+
+    -- Each message id, written as soon as Discord accepted that message.
+    CREATE TABLE digest_messages (
+        run_id      INTEGER NOT NULL REFERENCES digest_runs(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        message_id  INTEGER NOT NULL,
+        sent_at     INTEGER NOT NULL,
+        PRIMARY KEY (run_id, position)
+    ) WITHOUT ROWID;
+
+    -- Stories already posted to a channel (cross-day dedupe; merged ids resolve via story_aliases).
+    CREATE TABLE digest_sent_stories (
+        channel_id  INTEGER NOT NULL,
+        story_id    INTEGER NOT NULL,
+        sent_at     INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, story_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX digest_sent_recent ON digest_sent_stories(channel_id, sent_at);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
