@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import data, queries, run
+from bot.cli import data, queries
 from bot.config import Config, ConfigError, load_config
 from bot.storage.db import StorageError
 
@@ -33,8 +33,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data.register(sub)
     queries.register(sub)
-    run.register(sub)
+    _register_bot_commands(sub)
     return parser
+
+
+def _register_bot_commands(sub: argparse._SubParsersAction) -> None:
+    """``run`` and ``sync-commands``; discord.py is imported only when one of them runs, so
+    that data commands (ingest, preview, ...) start fast."""
+
+    def lazy(name: str):
+        async def handler(args: argparse.Namespace, config: Config) -> int:
+            from bot.cli import run
+
+            return await getattr(run, name)(args, config)
+
+        return handler
+
+    p = sub.add_parser("run", help="connect to Discord and answer slash commands until stopped")
+    p.set_defaults(handler=lazy("cmd_run"))
+    p = sub.add_parser("sync-commands", help="register the slash commands with Discord")
+    p.add_argument(
+        "--guild", type=int, metavar="ID", help="register in this server only (shows up at once)"
+    )
+    p.set_defaults(handler=lazy("cmd_sync_commands"))
 
 
 def _setup_logging(config: Config, verbose: bool) -> None:

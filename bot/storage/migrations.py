@@ -129,7 +129,7 @@ MIGRATIONS: tuple[str, ...] = (
 
     CREATE VIRTUAL TABLE items_fts USING fts5(
         title, excerpt, content='items', content_rowid='id',
-        tokenize="unicode61 remove_diacritics 2"
+        tokenize="unicode61 remove_diacritics 2", detail=column
     );
     CREATE TRIGGER items_fts_ai AFTER INSERT ON items BEGIN
         INSERT INTO items_fts(rowid, title, excerpt) VALUES (new.id, new.title, new.excerpt);
@@ -212,6 +212,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (channel_id, story_id)
     ) WITHOUT ROWID;
     CREATE INDEX digest_sent_recent ON digest_sent_stories(channel_id, sent_at);
+    """,
+    # 3: "top stories" walks one index in rank order instead of sorting every visible story
+    """
+    DROP INDEX stories_rank;
+    CREATE INDEX stories_rank_visible ON stories(rank_key DESC, id DESC) WHERE article_count > 0;
     """,
 )
 

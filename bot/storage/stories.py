@@ -54,6 +54,8 @@ class StoryGrouper:
         self.window = int(self.settings.window.total_seconds())
         self.dirty: set[int] = set()
         self._docs: dict[tuple, StoryDoc] = {}
+        # story -> (earliest, latest) published; every change in this batch goes through here
+        self._spans: dict[int, tuple[datetime | None, datetime | None]] = {}
 
     # -- grouping ---------------------------------------------------------------------------
     def add_article(self, item_id: int, article: Article, related_ids: Mapping[str, int]) -> int:
@@ -126,10 +128,21 @@ class StoryGrouper:
         return [(rid, self._doc(title, excerpt, _dt(pub))) for rid, title, excerpt, pub in rows]
 
     def _span(self, story: int) -> tuple[datetime | None, datetime | None]:
-        lo, hi = self.conn.execute(
-            "SELECT min(published_at), max(published_at) FROM items WHERE story_id = ?", (story,)
-        ).fetchone()
-        return _dt(lo), _dt(hi)
+        span = self._spans.get(story)
+        if span is None:
+            lo, hi = self.conn.execute(
+                "SELECT min(published_at), max(published_at) FROM items WHERE story_id = ?",
+                (story,),
+            ).fetchone()
+            span = self._spans[story] = (_dt(lo), _dt(hi))
+        return span
+
+    def _widen(self, story: int, lo: datetime | None, hi: datetime | None) -> None:
+        old_lo, old_hi = self._span(story)
+        self._spans[story] = (
+            lo if old_lo is None else old_lo if lo is None else min(lo, old_lo),
+            hi if old_hi is None else old_hi if hi is None else max(hi, old_hi),
+        )
 
     def _join(self, story: int, item_id: int) -> int:
         """Put an item (and the story it belongs to) into ``story``, unless the result would
@@ -145,6 +158,7 @@ class StoryGrouper:
             return story
         if other is None:
             self.conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item_id))
+            self._widen(story, *other_span)
             return story
         return self._merge(story, other)
 
@@ -155,6 +169,8 @@ class StoryGrouper:
 
     def _merge(self, a: int, b: int) -> int:
         keep, gone = (a, b) if (self._size(a), -a) >= (self._size(b), -b) else (b, a)
+        self._widen(keep, *self._span(gone))
+        self._spans.pop(gone, None)
         conn = self.conn
         conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", (keep, gone))
         conn.execute("UPDATE story_aliases SET new_id = ? WHERE new_id = ?", (keep, gone))
@@ -176,72 +192,69 @@ class StoryGrouper:
 def refresh_stories(
     conn: sqlite3.Connection, story_ids: list[int], now: int, ranking: RankingSettings
 ) -> None:
-    """Recompute the stored aggregates, lead, topics and rank key of the given stories."""
-    topics: set[int] = set()
-    for story in story_ids:
-        row = conn.execute(
-            "SELECT coalesce(sum(is_article), 0), count(*), count(DISTINCT provider_id), "
-            "max(quality), max(CASE WHEN is_article THEN heat END), min(published_at), "
-            "max(published_at), min(first_seen_at), max(first_seen_at) "
-            "FROM items WHERE story_id = ? AND removed = 0",
-            (story,),
-        ).fetchone()
-        articles, items, providers, best_q, max_heat, first_pub, last_pub, first_seen, last_seen = (
-            row
+    """Recompute the stored aggregates, lead, topics and rank key of the given stories.
+
+    Set-based: a handful of statements for the whole batch, whatever its size.
+    """
+
+    def key(best_quality, max_heat, providers, latest):
+        return rank_key(
+            best_quality=best_quality,
+            max_heat=max_heat,
+            providers=providers,
+            latest_at=latest,
+            settings=ranking,
         )
-        lead = conn.execute(
-            "SELECT id FROM items WHERE story_id = ? AND removed = 0 "
-            "ORDER BY is_article DESC, quality IS NULL, quality DESC, published_at IS NULL, "
-            "published_at, id LIMIT 1",
-            (story,),
-        ).fetchone()
-        key = (
-            rank_key(
-                best_quality=best_q,
-                max_heat=max_heat,
-                providers=providers,
-                latest_at=last_pub,
-                settings=ranking,
-            )
-            if articles
-            else None
+
+    conn.create_function("newsbot_rank_key", 4, key, deterministic=True)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS dirty_stories(id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM dirty_stories")
+    conn.executemany("INSERT INTO dirty_stories(id) VALUES (?)", [(s,) for s in story_ids])
+    dirty = "(SELECT id FROM dirty_stories)"
+    topics = {
+        r[0]
+        for r in conn.execute(
+            f"SELECT DISTINCT topic_id FROM story_topics WHERE story_id IN {dirty}"
         )
-        conn.execute(
-            "UPDATE stories SET lead_item_id=?, article_count=?, item_count=?, provider_count=?, "
-            "best_quality=?, max_heat=?, first_published_at=?, last_published_at=?, "
-            "first_seen_at=?, last_seen_at=?, rank_key=?, updated_at=? WHERE id=?",
-            (
-                lead[0] if lead else None,
-                articles,
-                items,
-                providers,
-                best_q,
-                max_heat,
-                first_pub,
-                last_pub,
-                first_seen,
-                last_seen,
-                key,
-                now,
-                story,
-            ),
+    }
+    conn.execute(
+        "UPDATE stories SET article_count = 0, item_count = 0, provider_count = 0, "
+        f"rank_key = NULL, updated_at = ? WHERE id IN {dirty}",
+        (now,),
+    )
+    conn.execute(
+        "UPDATE stories SET article_count = a.articles, item_count = a.items, "
+        "provider_count = a.providers, best_quality = a.best_q, max_heat = a.max_heat, "
+        "first_published_at = a.first_pub, last_published_at = a.last_pub, "
+        "first_seen_at = a.first_seen, last_seen_at = a.last_seen FROM ("
+        "SELECT story_id, coalesce(sum(is_article), 0) AS articles, count(*) AS items, "
+        "count(DISTINCT provider_id) AS providers, max(quality) AS best_q, "
+        "max(CASE WHEN is_article THEN heat END) AS max_heat, min(published_at) AS first_pub, "
+        "max(published_at) AS last_pub, min(first_seen_at) AS first_seen, "
+        "max(first_seen_at) AS last_seen "
+        f"FROM items WHERE story_id IN {dirty} AND removed = 0 GROUP BY story_id) AS a "
+        "WHERE stories.id = a.story_id"
+    )
+    conn.execute(
+        "UPDATE stories SET lead_item_id = (SELECT i.id FROM items i "
+        "WHERE i.story_id = stories.id AND i.removed = 0 ORDER BY i.is_article DESC, "
+        "i.quality IS NULL, i.quality DESC, i.published_at IS NULL, i.published_at, i.id "
+        "LIMIT 1), rank_key = CASE WHEN article_count > 0 THEN newsbot_rank_key("
+        f"best_quality, max_heat, provider_count, last_published_at) END WHERE id IN {dirty}"
+    )
+    conn.execute(f"DELETE FROM story_topics WHERE story_id IN {dirty}")
+    conn.execute(
+        "INSERT OR IGNORE INTO story_topics(topic_id, story_id, rank_key) "
+        "SELECT DISTINCT t.topic_id, i.story_id, s.rank_key FROM items i "
+        "JOIN item_topics t ON t.item_id = i.id JOIN stories s ON s.id = i.story_id "
+        f"WHERE i.story_id IN {dirty} AND i.removed = 0"
+    )
+    topics.update(
+        r[0]
+        for r in conn.execute(
+            f"SELECT DISTINCT topic_id FROM story_topics WHERE story_id IN {dirty}"
         )
-        old = {
-            r[0]
-            for r in conn.execute("SELECT topic_id FROM story_topics WHERE story_id = ?", (story,))
-        }
-        conn.execute("DELETE FROM story_topics WHERE story_id = ?", (story,))
-        conn.execute(
-            "INSERT OR IGNORE INTO story_topics(topic_id, story_id, rank_key) "
-            "SELECT DISTINCT t.topic_id, ?, ? FROM items i JOIN item_topics t ON t.item_id = i.id "
-            "WHERE i.story_id = ? AND i.removed = 0",
-            (story, key, story),
-        )
-        topics.update(old)
-        topics.update(
-            r[0]
-            for r in conn.execute("SELECT topic_id FROM story_topics WHERE story_id = ?", (story,))
-        )
+    )
     refresh_topic_counts(conn, topics)
 
 

@@ -1,0 +1,92 @@
+"""Ingest benchmark: prints the figures the ingest issue names, in one run.
+
+    python bench/ingest.py [PATH]        (default: ../shared/corpus)
+
+(a) baseline: PyYAML's libyaml ``CSafeLoader`` parsing every file's front matter, one process;
+(b) cold ingest: ``newsbot ingest PATH`` into an empty database (a subprocess, all cores);
+(c) re-ingest of the unchanged files into the same database;
+(d) peak RSS of the largest ingest process (the CLI or one of its parser workers).
+Bars: cold <= 0.5 x baseline, re-ingest <= 0.05 x cold, peak RSS <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.ingest.loader import expand_paths  # noqa: E402
+from bot.ingest.parser import split_front_matter  # noqa: E402
+
+DEFAULT = ROOT.parent / "shared" / "corpus"
+
+
+def baseline(files: list[str]) -> tuple[float, int]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    texts = []
+    total = 0
+    for f in files:
+        raw = Path(f).read_bytes()
+        total += len(raw)
+        text = raw.decode("utf-8-sig").replace("\r\n", "\n")
+        texts.append(split_front_matter(text)[0])
+    started = time.perf_counter()
+    for text in texts:
+        yaml.load(text, Loader=loader)
+    return time.perf_counter() - started, total
+
+
+def ingest(db: Path, path: Path) -> tuple[float, dict]:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "--db", str(db), "ingest", "--json", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        sys.exit(f"ingest failed ({proc.returncode}):\n{proc.stderr}")
+    return elapsed, json.loads(proc.stdout)
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    if not path.exists():
+        sys.exit(f"{path} does not exist; pass a folder of article files")
+    files, _ = expand_paths([str(path)])
+    print(f"corpus: {path} ({len(files)} files)")
+    base, size = baseline(files)
+    print(f"(a) baseline  PyYAML CSafeLoader, 1 process : {base:7.2f} s  ({size / 1e6:.1f} MB)")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        cold, summary = ingest(db, path)
+        print(
+            f"(b) cold ingest into an empty database     : {cold:7.2f} s  "
+            f"= {cold / base:.2f} x baseline (bar 0.50)  "
+            f"[{summary['new']} new, {summary['updated']} updated, "
+            f"{summary['unchanged']} unchanged, {len(summary['rejected'])} rejected]"
+        )
+        warm, summary = ingest(db, path)
+        print(
+            f"(c) re-ingest, files unchanged             : {warm:7.2f} s  "
+            f"= {warm / cold:.3f} x cold (bar 0.05)  [{summary['unchanged']} unchanged]"
+        )
+        size_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"(d) peak RSS of the largest ingest process  : {rss:7.1f} MB (bar 300)")
+    print(f"    database size after ingest              : {size_mb:7.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

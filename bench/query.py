@@ -1,0 +1,276 @@
+"""Query benchmark: p50/p99 of every query-service method against the bare SQL it runs.
+
+    python bench/query.py [CORPUS] [--scaled N] [--runs R]
+
+Builds (and caches under the system temp folder) two databases: the whole corpus, and one scaled
+to N articles (default 100,000) generated from the corpus by copying each article with a new url,
+a varied title, and its dates shifted by whole quarters, so copies never join each other's
+stories. For each query it prints the service method's latency (through aiosqlite, as the bot and
+the CLI call it) next to the same storage function run directly on a sqlite3 connection.
+Bars: p99 <= 10 ms at corpus scale, <= 50 ms at 100k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.domain.models import RelatedItem, SourceFile  # noqa: E402
+from bot.ingest.loader import expand_paths, parse_batch  # noqa: E402
+from bot.services.ingest import IngestService  # noqa: E402
+from bot.services.query import QueryService  # noqa: E402
+from bot.storage import queries as q  # noqa: E402
+from bot.storage.articles import write_batch  # noqa: E402
+from bot.storage.db import configure, migrate, open_database  # noqa: E402
+
+DEFAULT = ROOT.parent / "shared" / "corpus"
+CACHE = Path(tempfile.gettempdir()) / "newsbot-bench"
+
+
+async def build_corpus_db(corpus: Path) -> Path:
+    path = CACHE / "corpus.db"
+    if not path.exists():
+        CACHE.mkdir(exist_ok=True)
+        async with open_database(path) as db:
+            await IngestService(db).ingest([str(corpus)])
+    return path
+
+
+def build_scaled_db(corpus: Path, n: int) -> Path:
+    path = CACHE / f"scaled-{n}.db"
+    if path.exists():
+        return path
+    CACHE.mkdir(exist_ok=True)
+    files, _ = expand_paths([str(corpus)])
+    base = [r.parsed for r in parse_batch([(f, None) for f in files], 5_000_000) if r.parsed]
+    conn = sqlite3.connect(path, isolation_level=None)
+    configure(conn)
+    migrate(conn, str(path))
+    started = time.perf_counter()
+    batch, copy, made = [], 0, 0
+    while made < n:
+        for parsed in base:
+            if made >= n:
+                break
+            shift = timedelta(days=91 * copy)
+            a = parsed.article
+            related = tuple(
+                RelatedItem(
+                    f"{r.url}{'&' if '?' in r.url else '?'}copy={copy}",
+                    r.title if copy == 0 else f"{r.title} ({copy})",
+                    r.excerpt,
+                    r.published_at + shift if r.published_at else None,
+                    r.provider,
+                    r.quality,
+                    r.image_url,
+                    r.type,
+                )
+                for r in a.related[:8]
+            )
+            article = replace(
+                a,
+                url=f"{a.url}{'&' if '?' in a.url else '?'}copy={copy}",
+                title=a.title if copy == 0 else f"{a.title} ({copy})",
+                published_at=a.published_at + shift,
+                related=related,
+            )
+            src = SourceFile(f"/generated/{copy}/{made}.md", 1, copy, f"{made:032x}")
+            batch.append((src, replace(parsed, article=article), None))
+            made += 1
+            if len(batch) >= 1000:
+                write_batch(conn, batch, int(time.time()))
+                batch = []
+        copy += 1
+    if batch:
+        write_batch(conn, batch, int(time.time()))
+    conn.close()
+    print(f"  built {path.name}: {made} articles in {time.perf_counter() - started:.0f} s")
+    return path
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def inputs(conn: sqlite3.Connection, runs: int, seed: int = 7) -> dict:
+    rnd = random.Random(seed)
+    topics = [r[0] for r in conn.execute("SELECT name FROM topics WHERE article_count > 0")]
+    articles = [
+        r
+        for r in conn.execute(
+            "SELECT id, title, url FROM items WHERE is_article = 1 AND removed = 0 "
+            "ORDER BY random() LIMIT 2000"
+        )
+    ]
+    stories = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM stories WHERE article_count > 0 ORDER BY random() LIMIT 2000"
+        )
+    ]
+    last = conn.execute("SELECT max(published_at) FROM items WHERE is_article = 1").fetchone()[0]
+    words = [w for _, t, _ in articles for w in t.split() if len(w) > 4]
+    return {
+        "topic": [rnd.choice(topics) for _ in range(runs)],
+        "article": [rnd.choice(articles) for _ in range(runs)],
+        "story": [rnd.choice(stories) for _ in range(runs)],
+        "word": [" ".join(rnd.sample(words, rnd.choice((1, 2)))) for _ in range(runs)],
+        "prefix": [rnd.choice(articles)[1][: rnd.randint(3, 12)] for _ in range(runs)],
+        "as_of": [
+            datetime.fromtimestamp(last - rnd.randint(0, 400) * 86400, UTC) for _ in range(runs)
+        ],
+        "last": datetime.fromtimestamp(last, UTC),
+    }
+
+
+def cases(service: QueryService, data: dict):
+    """(name, async service call, bare storage call) per query; i is the sample index."""
+    week = lambda i: data["as_of"][i] - timedelta(days=7)  # noqa: E731
+    ts = lambda d: int(d.timestamp())  # noqa: E731
+
+    def topic_id(c, i):
+        return q.topic_by_name(c, data["topic"][i])[0]
+
+    return [
+        (
+            "topics",
+            lambda i: service.topics(limit=25),
+            lambda c, i: q.topics(c, since=None, until=None, limit=26, offset=0),
+        ),
+        (
+            "topics --since 7d",
+            lambda i: service.topics(since=week(i), limit=25),
+            lambda c, i: q.topics(c, since=ts(week(i)), until=None, limit=26, offset=0),
+        ),
+        (
+            "stories",
+            lambda i: service.stories(limit=10),
+            lambda c, i: q.stories(
+                c, topic_id=None, min_quality=None, since=None, until=None, limit=11, offset=0
+            ),
+        ),
+        (
+            "stories --topic",
+            lambda i: service.stories(topic=data["topic"][i], limit=10),
+            lambda c, i: q.stories(
+                c,
+                topic_id=topic_id(c, i),
+                min_quality=None,
+                since=None,
+                until=None,
+                limit=11,
+                offset=0,
+            ),
+        ),
+        (
+            "stories --topic --min-q --since",
+            lambda i: service.stories(
+                topic=data["topic"][i], min_quality=60, since=week(i), limit=10
+            ),
+            lambda c, i: q.stories(
+                c,
+                topic_id=topic_id(c, i),
+                min_quality=60,
+                since=ts(week(i)),
+                until=None,
+                limit=11,
+                offset=0,
+            ),
+        ),
+        (
+            "story",
+            lambda i: service.story(data["story"][i]),
+            lambda c, i: (q.story(c, data["story"][i]), q.story_coverage(c, data["story"][i], 500)),
+        ),
+        (
+            "related (by url)",
+            lambda i: service.related(data["article"][i][2]),
+            lambda c, i: q.related_coverage(c, data["article"][i][0], 11, 0),
+        ),
+        (
+            "search",
+            lambda i: service.search(data["word"][i]),
+            lambda c, i: q.search(c, data["word"][i], quality_weight=0.5, limit=11, offset=0),
+        ),
+        (
+            "autocomplete",
+            lambda i: service.title_choices(data["prefix"][i]),
+            lambda c, i: q.title_matches(c, data["prefix"][i], 25),
+        ),
+        (
+            "digest preview",
+            lambda i: service.digest_preview(as_of=data["as_of"][i]),
+            lambda c, i: q.stories_in_window(
+                c,
+                since=ts(data["as_of"][i]) - 86400,
+                until=ts(data["as_of"][i]) + 1,
+                topic_ids=None,
+                min_quality=None,
+                limit=10,
+            ),
+        ),
+    ]
+
+
+async def measure(path: Path, runs: int, bar: float) -> bool:
+    conn = sqlite3.connect(path)
+    configure(conn)
+    data = inputs(conn, runs)
+    ok = True
+    async with open_database(path) as db:
+        service = QueryService(db, clock=lambda: data["last"])
+        print(f"  {'query':34} {'service p50':>11} {'p99':>8}   {'bare SQL p50':>12} {'p99':>8}")
+        for name, call, bare in cases(service, data):
+            svc, raw = [], []
+            for i in range(runs):
+                t0 = time.perf_counter()
+                await call(i)
+                svc.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                bare(conn, i)
+                raw.append((time.perf_counter() - t0) * 1000)
+            p99 = pct(svc, 99)
+            ok &= p99 <= bar
+            print(
+                f"  {name:34} {statistics.median(svc):9.2f}ms {p99:6.2f}ms   "
+                f"{statistics.median(raw):10.2f}ms {pct(raw, 99):6.2f}ms"
+                f"{'' if p99 <= bar else '   OVER BAR'}"
+            )
+    conn.close()
+    return ok
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("corpus", nargs="?", default=str(DEFAULT))
+    parser.add_argument("--scaled", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+    corpus = Path(args.corpus)
+    if not corpus.exists():  # noqa: ASYNC240 - before any concurrent work starts
+        sys.exit(f"{corpus} does not exist")
+    small = await build_corpus_db(corpus)
+    count = sqlite3.connect(small).execute("SELECT count(*) FROM items WHERE is_article=1")
+    print(f"corpus database ({count.fetchone()[0]} articles), bar p99 <= 10 ms:")
+    ok = await measure(small, args.runs, 10.0)
+    big = build_scaled_db(corpus, args.scaled)
+    print(f"scaled database ({args.scaled} articles), bar p99 <= 50 ms:")
+    ok &= await measure(big, args.runs, 50.0)
+    print("all bars met" if ok else "SOME BARS MISSED")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,202 @@
+"""Digest messages, pure: text made safe for Discord, one embed per story, and the split of a
+digest into as few messages as Discord allows (10 embeds and 6000 characters per message).
+
+Library-neutral: the Discord layer turns :class:`EmbedSpec` into ``discord.Embed`` unchanged.
+Plans round-trip through JSON for the delivery ledger.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from bot.domain.views import StoryRow
+
+EMBEDS_PER_MESSAGE = 10
+CHARS_PER_MESSAGE = 6000
+CONTENT_LIMIT = 2000
+TITLE_LIMIT = 256
+EXCERPT_LIMIT = 600
+ELLIPSIS = "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+_WS = re.compile(r"\s+")
+_MD_ANY = re.compile(r"([\\*_~`|\[\]])")
+_MD_START = re.compile(r"^([>#-]|\d+\.|\+)")
+_ANGLE = re.compile(r"<(?=[@#/:at])")
+
+
+def plain_text(text: str | None, limit: int) -> str:
+    """Article text for places without markdown (footers): one line, mentions neutralised."""
+    out = shorten(_WS.sub(" ", text or "").strip(), limit)
+    return _ANGLE.sub("<\u200b", out.replace("@", "@\u200b"))
+
+
+def md_text(text: str | None, limit: int) -> str:
+    """Article text for markdown places: one line, shortened, then markdown escaped and mentions
+    neutralised (so it may grow a little past ``limit``; callers leave room)."""
+    out = shorten(_WS.sub(" ", text or "").strip(), limit)
+    out = _MD_START.sub(r"\\\1", _MD_ANY.sub(r"\\\1", out))
+    return _ANGLE.sub("<\u200b", out.replace("@", "@\u200b"))
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` when it is a plain absolute http(s) link, else None."""
+    if not url or len(url) > 2000 or not url.lower().startswith(("http://", "https://")):
+        return None
+    return None if any(ord(ch) < 33 or ch == "\x7f" for ch in url) else url
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedSpec:
+    """A library-neutral embed; the Discord layer turns it into ``discord.Embed``."""
+
+    title: str
+    url: str | None = None
+    description: str | None = None
+    footer: str | None = None
+    timestamp: datetime | None = None
+    thumbnail_url: str | None = None
+    color: int | None = None
+
+    def size(self) -> int:
+        """Characters counted against Discord's 6000 per message."""
+        return len(self.title) + len(self.description or "") + len(self.footer or "")
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePlan:
+    content: str | None
+    embeds: tuple[EmbedSpec, ...] = ()
+    story_ids: tuple[int, ...] = ()
+
+    def size(self) -> int:
+        return sum(e.size() for e in self.embeds)
+
+
+def coverage_line(story: StoryRow, providers: Sequence[str], shown: int = 3) -> str:
+    """ "Reuters, The Verge, BBC and 2 more · 6 articles"."""
+    names = list(providers) or ([story.lead.provider] if story.lead.provider else [])
+    head = ", ".join(names[:shown])
+    extra = len(names) - shown
+    outlets = f"{head} and {extra} more" if extra > 0 else head
+    count = story.article_count
+    articles = f"{count} article{'s' if count != 1 else ''}"
+    return f"{outlets} · {articles}" if outlets else articles
+
+
+def story_embed(
+    story: StoryRow, providers: Sequence[str] = (), color: int | None = None
+) -> EmbedSpec:
+    """One story: lead title and link, excerpt, coverage line; always within embed limits."""
+    lead = story.lead
+    parts = [md_text(lead.excerpt, EXCERPT_LIMIT)] if lead.excerpt else []
+    parts.append(f"**Coverage:** {md_text(coverage_line(story, providers), 900)}")
+    footer = [f"quality {story.best_quality}"] if story.best_quality is not None else []
+    if story.topics:
+        footer.append(", ".join(story.topics[:5]))
+    footer.append(f"story #{story.id}")
+    return EmbedSpec(
+        title=shorten(md_text(lead.title, 240), TITLE_LIMIT) or f"Story #{story.id}",
+        url=safe_url(lead.url),
+        description="\n\n".join(parts),
+        footer=plain_text(" · ".join(footer), 500),
+        timestamp=story.last_published_at,
+        thumbnail_url=safe_url(lead.image_url),
+        color=color,
+    )
+
+
+def header_text(name: str, local_date: date, count: int) -> str:
+    day = f"{local_date:%A} {local_date.day} {local_date:%B %Y}"
+    stories = "nothing new today" if count == 0 else f"{count} stor{'y' if count == 1 else 'ies'}"
+    return f"**{md_text(name, 100)}** · {day} · {stories}"
+
+
+def plan_messages(
+    header: str, embeds: Sequence[EmbedSpec], story_ids: Sequence[int]
+) -> tuple[MessagePlan, ...]:
+    """Pack the header (as the first message's content) and the embeds, in order, into as few
+    messages as Discord allows: at most 10 embeds and 6000 embed characters per message.
+
+    Greedy filling is optimal for an order-preserving split. Every embed is already within its own
+    limits (at most 256 + 4096 + 2048 characters), so each fits a message alone.
+    """
+    groups: list[list[int]] = []
+    size = 0
+    for i, embed in enumerate(embeds):
+        if (
+            not groups
+            or len(groups[-1]) >= EMBEDS_PER_MESSAGE
+            or size + embed.size() > (CHARS_PER_MESSAGE)
+        ):
+            groups.append([])
+            size = 0
+        groups[-1].append(i)
+        size += embed.size()
+    if not groups:
+        return (MessagePlan(header),)
+    return tuple(
+        MessagePlan(
+            header if n == 0 else None,
+            tuple(embeds[i] for i in group),
+            tuple(story_ids[i] for i in group),
+        )
+        for n, group in enumerate(groups)
+    )
+
+
+# -- ledger payloads -----------------------------------------------------------------------------
+def _ts(dt: datetime | None) -> float | None:
+    return None if dt is None else dt.timestamp()
+
+
+def plan_to_json(messages: Sequence[MessagePlan]) -> list[dict]:
+    """The message plan as stored in the ledger (JSON-safe)."""
+    return [
+        {
+            "content": m.content,
+            "story_ids": list(m.story_ids),
+            "embeds": [
+                {
+                    "title": e.title,
+                    "url": e.url,
+                    "description": e.description,
+                    "footer": e.footer,
+                    "timestamp": _ts(e.timestamp),
+                    "thumbnail_url": e.thumbnail_url,
+                    "color": e.color,
+                }
+                for e in m.embeds
+            ],
+        }
+        for m in messages
+    ]
+
+
+def plan_from_json(data: Sequence[dict]) -> tuple[MessagePlan, ...]:
+    out = []
+    for m in data:
+        embeds = []
+        for e in m.get("embeds", ()):
+            ts = e.get("timestamp")
+            embeds.append(
+                EmbedSpec(
+                    title=e["title"],
+                    url=e.get("url"),
+                    description=e.get("description"),
+                    footer=e.get("footer"),
+                    timestamp=None if ts is None else datetime.fromtimestamp(ts, UTC),
+                    thumbnail_url=e.get("thumbnail_url"),
+                    color=e.get("color"),
+                )
+            )
+        out.append(MessagePlan(m.get("content"), tuple(embeds), tuple(m.get("story_ids", ()))))
+    return tuple(out)

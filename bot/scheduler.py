@@ -1,0 +1,194 @@
+"""The digest scheduler: one APScheduler cron job per subscription, in the subscription's zone.
+
+The only module that imports apscheduler. Jobs are rebuilt from the database at start and replaced
+at once when a subscription is created, edited, paused or removed (through the service's change
+listeners). A startup catch-up pass resumes interrupted digests and runs missed ones within the
+grace period (older ones are recorded as skipped).
+
+APScheduler 3.x ``CronTrigger`` mishandles daylight-saving days with ``zoneinfo`` (measured with
+3.11: a time in the spring-forward gap fires an hour late, and an ambiguous autumn time fires
+twice). :class:`DigestTrigger` is a ``CronTrigger`` whose fire times come from the domain's
+``next_fire``: a nonexistent local time fires at the end of the gap, an ambiguous one once.
+
+Job options: ``coalesce=True`` (several missed fire times make one run), ``max_instances=1``, and
+``misfire_grace_time=None`` so that APScheduler always hands a late run to the service, which
+applies the one grace rule (send late, or record as skipped) and the ledger's exactly-once check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.domain.digest import Subscription, SubscriptionState, next_fire
+from bot.services.digest import DigestService, RunResult
+
+log = logging.getLogger(__name__)
+
+
+class DigestTrigger(CronTrigger):
+    """Daily at a local wall-clock time, DST-correct (see the module docstring)."""
+
+    def __init__(self, at: time, zone: ZoneInfo) -> None:
+        super().__init__(hour=at.hour, minute=at.minute, second=0, timezone=zone)
+        self.at = at
+        self.zone = zone
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        # Same contract as CronTrigger: the first fire time at or after ``now``, or just after the
+        # previous fire time when that is earlier (APScheduler then coalesces missed runs).
+        start = now.astimezone(UTC)
+        if previous_fire_time is not None:
+            start = min(start, previous_fire_time.astimezone(UTC) + timedelta(microseconds=1))
+        return next_fire(self.at, self.zone, start).astimezone(self.zone)
+
+    def __str__(self) -> str:
+        return f"daily[{self.at:%H:%M} {self.zone.key}]"
+
+
+def job_id(sub_id: int) -> str:
+    return f"digest:{sub_id}"
+
+
+class DigestScheduler:
+    """Owns the AsyncIOScheduler; ``clock`` gives the ``now`` each job runs with."""
+
+    def __init__(
+        self,
+        service: DigestService,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        scheduler: AsyncIOScheduler | None = None,
+    ) -> None:
+        self.service = service
+        self.clock = clock or service.clock
+        self.scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
+        self._catch_up: asyncio.Task[list[RunResult]] | None = None
+        self._running: set[asyncio.Task[object]] = set()
+        self._listening = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, *, catch_up: bool = True) -> None:
+        """Build the jobs from the database, start the scheduler, and start the catch-up pass."""
+        subs = await self.service.all_subscriptions()
+        for sub in subs:
+            self.schedule(sub)
+        if not self._listening:
+            self.service.add_listener(self._on_change)
+            self._listening = True
+        if not self.scheduler.running:
+            self.scheduler.start()
+        log.info("digest scheduler started with %d job(s)", len(self.scheduler.get_jobs()))
+        if catch_up:
+            self._catch_up = asyncio.create_task(self.catch_up(), name="digest-catch-up")
+
+    async def stop(self) -> None:
+        """Stop firing, and cancel digests being posted: they stay open in the ledger (each
+        message already accepted is recorded) and resume at the next start, within grace."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        tasks = [t for t in (self._catch_up, *self._running) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def extension(self) -> Callable[[Any], Awaitable[None]]:
+        """A NewsBot extension: start the scheduler with the bot, when it is serving."""
+
+        async def start_digests(bot: Any) -> None:
+            if getattr(bot, "serving", True):
+                await self.start()
+
+        return start_digests
+
+    def close_hook(self) -> Callable[[Any], Awaitable[None]]:
+        """A NewsBot close hook: stop the scheduler (safe when it never started)."""
+
+        async def stop_digests(_bot: Any) -> None:
+            await self.stop()
+
+        return stop_digests
+
+    async def catch_up(self, now: datetime | None = None) -> list[RunResult]:
+        now = now or self.clock()
+        with self._tracked():
+            results = await self.service.catch_up(now)
+        for result in results:
+            log.info(
+                "digest catch-up: subscription %d %s%s",
+                result.subscription_id,
+                result.status,
+                f" ({result.error})" if result.error else "",
+            )
+        return results
+
+    @contextlib.contextmanager
+    def _tracked(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    @staticmethod
+    def trigger_for(sub: Subscription) -> DigestTrigger:
+        return DigestTrigger(sub.time, sub.zone)
+
+    def schedule(self, sub: Subscription) -> None:
+        """Add or replace the job of ``sub`` (removing it when the subscription is paused)."""
+        if sub.state is SubscriptionState.PAUSED:
+            self.unschedule(sub.id)
+            return
+        self.scheduler.add_job(
+            self.run_job,
+            trigger=self.trigger_for(sub),
+            args=[sub.id],
+            id=job_id(sub.id),
+            name=f"digest {sub.id} ({sub.name})",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+
+    def unschedule(self, sub_id: int) -> None:
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.remove_job(job_id(sub_id))
+
+    def next_run(self, sub_id: int) -> datetime | None:
+        job = self.scheduler.get_job(job_id(sub_id))
+        return None if job is None else job.next_run_time
+
+    def _on_change(self, sub_id: int, sub: Subscription | None) -> None:
+        if sub is None:
+            self.unschedule(sub_id)
+        else:
+            self.schedule(sub)
+
+    async def run_job(self, sub_id: int, now: datetime | None = None) -> RunResult:
+        """The job body (tests call it directly with a given ``now``)."""
+        try:
+            with self._tracked():
+                return await self.service.run_scheduled(sub_id, now=now or self.clock())
+        except Exception:
+            # One subscription's failure must never stop the others (each is its own job); log
+            # with the id so it can be found, and let the next fire time try again.
+            log.exception("digest job for subscription %d failed", sub_id)
+            return RunResult(sub_id, "error")

@@ -1,0 +1,471 @@
+"""The digest service: subscriptions, building digests, and exactly-once delivery.
+
+Building lives in ``digest_build`` (a candidate pool shared by concurrent builds), posting in
+``digest_delivery``; this module owns the subscriptions, the ledger decisions (grace, catch-up,
+resume) and the public API.
+
+No Discord types: messages leave through an injected :class:`Poster`, whose failures are this
+module's :class:`DeliveryError` subclasses. The slash commands, the scheduler and the CLI call the
+same methods.
+
+Exactly once: a digest's stories and message plan are written to the ledger (``digest_runs``) before
+anything is posted, and each message id is recorded as soon as Discord accepted it, so a restart
+resumes with the remaining messages only; a scheduled digest is unique per (subscription, local
+date). Each post carries a nonce derived from (run, message), which Discord uses to drop a repeat
+of a post whose reply was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from bot.config import DigestConfig
+from bot.domain import digest as d
+from bot.domain.digest import DigestPlan, DigestRun, RunStatus, Subscription, SubscriptionState
+from bot.domain.views import StoryRow
+from bot.services.digest_build import DigestBuilder
+from bot.services.digest_delivery import (
+    CONCURRENCY,
+    PAUSE_AFTER_FAILING_DAYS,
+    RETRY_DELAYS,
+    ChannelGone,
+    Deliverer,
+    DeliveryError,
+    Listener,
+    Poster,
+    PostForbidden,
+    PostTransient,
+    RunResult,
+)
+from bot.services.errors import BadInput, LimitReached, NotFound, UserError
+from bot.storage import digests as store
+from bot.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CONCURRENCY",
+    "PAUSE_AFTER_FAILING_DAYS",
+    "RETRY_DELAYS",
+    "ChannelGone",
+    "DeliveryError",
+    "DeliveryUnavailable",
+    "DigestService",
+    "InvalidDigestInput",
+    "PostForbidden",
+    "PostTransient",
+    "Poster",
+    "RunResult",
+    "SubscriptionNotFound",
+    "SubscriptionStatus",
+    "TooManySubscriptions",
+]
+
+
+T = TypeVar("T")
+
+
+# -- errors --------------------------------------------------------------------------------------
+class InvalidDigestInput(BadInput):
+    pass
+
+
+class SubscriptionNotFound(NotFound):
+    pass
+
+
+class TooManySubscriptions(LimitReached):
+    pass
+
+
+class DeliveryUnavailable(UserError):
+    pass
+
+
+Score = Callable[[StoryRow, datetime], float]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionStatus:
+    subscription: Subscription
+    next_run: datetime | None  # None when paused
+    last_run: DigestRun | None
+
+
+def _user_input(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except d.DigestInputError as exc:
+        raise InvalidDigestInput(str(exc)) from None
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+class DigestService:
+    def __init__(
+        self,
+        db: Database,
+        config: DigestConfig,
+        *,
+        score: Score = d.rank_score,
+        topic_name: Callable[[str], Awaitable[str]] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        poster: Poster | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        concurrency: int = CONCURRENCY,
+        color: int | None = 0x2B6CB0,
+    ) -> None:
+        """``score(story, now)`` ranks stories (default: ``domain.ranking.story_score``);
+        ``topic_name(text)`` returns a topic's display name or raises ``NotFound``
+        (``QueryService.topic_exists``); without it topics are not checked."""
+        self.db = db
+        self.config = config
+        self.score = score
+        self.topic_name = topic_name
+        self.clock = clock
+        self.color = color
+        self._builder = DigestBuilder(score, post_when_empty=config.post_when_empty, color=color)
+        self._listeners: list[Listener] = []
+        self.delivery = Deliverer(
+            db,
+            clock=clock,
+            changed=self._changed,
+            poster=poster,
+            sleep=sleep,
+            retry_delays=retry_delays,
+            concurrency=concurrency,
+        )
+
+    @property
+    def poster(self) -> Poster | None:
+        """Where messages go; the Discord layer attaches its adapter at start."""
+        return self.delivery.poster
+
+    @poster.setter
+    def poster(self, poster: Poster | None) -> None:
+        self.delivery.poster = poster
+
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[object]]:
+        return self.delivery.sleep
+
+    @sleep.setter
+    def sleep(self, sleep: Callable[[float], Awaitable[object]]) -> None:
+        self.delivery.sleep = sleep
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(hours=self.config.grace_hours)
+
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(subscription_id, subscription or None when deleted)`` after each change."""
+        self._listeners.append(listener)
+
+    def _changed(self, sub_id: int, sub: Subscription | None) -> None:
+        for listener in self._listeners:
+            listener(sub_id, sub)
+
+    # -- subscriptions --------------------------------------------------------------------------
+    async def _topics(self, text: str | Sequence[str] | None) -> tuple[str, ...]:
+        names = _user_input(lambda: d.check_topics(text))
+        if self.topic_name is None:
+            return names
+        return tuple([await self.topic_name(n) for n in names])
+
+    async def subscribe(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        time: str,
+        timezone: str,
+        name: str | None = None,
+        topics: str | Sequence[str] | None = None,
+        min_quality: int | None = None,
+        max_stories: int | None = None,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+    ) -> Subscription:
+        max_stories = max_stories or self.config.default_max_stories
+        topic_names = await self._topics(topics)
+
+        def build() -> Subscription:
+            d.check_limits(min_quality, max_stories)
+            default = f"{', '.join(topic_names)} digest" if topic_names else "Daily digest"
+            return Subscription(
+                id=0,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                name=d.check_name(name or default),
+                time=d.parse_time(time),
+                timezone=d.parse_timezone(timezone),
+                topics=topic_names,
+                min_quality=min_quality,
+                max_stories=max_stories,
+                include=d.parse_keywords(include, "include keywords"),
+                exclude=d.parse_keywords(exclude, "exclude keywords"),
+            )
+
+        draft = _user_input(build)
+        cap = self.config.max_subscriptions_per_guild
+        sub = await self.db.run(store.insert_subscription, draft, self.clock(), cap)
+        if sub is None:
+            raise TooManySubscriptions(
+                f"This server already has {cap} digests, the most allowed. Remove one first."
+            )
+        log.info("digest %d created in guild %d channel %d", sub.id, guild_id, channel_id)
+        self._changed(sub.id, sub)
+        return sub
+
+    async def subscriptions(self, guild_id: int) -> list[Subscription]:
+        return await self.db.run(store.list_subscriptions, guild_id)
+
+    async def all_subscriptions(self) -> list[Subscription]:
+        return await self.db.run(store.list_subscriptions, None)
+
+    async def get(self, guild_id: int, sub_id: int) -> Subscription:
+        sub = await self.db.run(store.get_subscription, sub_id)
+        if sub is None or sub.guild_id != guild_id:
+            raise SubscriptionNotFound(f"No digest #{sub_id} in this server. See /digest list.")
+        return sub
+
+    async def edit(
+        self,
+        guild_id: int,
+        sub_id: int,
+        *,
+        channel_id: int | None = None,
+        time: str | None = None,
+        timezone: str | None = None,
+        name: str | None = None,
+        topics: str | Sequence[str] | None = None,
+        min_quality: int | None = None,
+        max_stories: int | None = None,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+    ) -> Subscription:
+        """Change what is given (an empty text clears topics or keywords; ``min_quality=0``
+        clears it). Editing resumes a failing or paused digest."""
+        sub = await self.get(guild_id, sub_id)
+        topic_names = sub.topics if topics is None else await self._topics(topics)
+
+        def build() -> Subscription:
+            new = replace(
+                sub,
+                channel_id=channel_id or sub.channel_id,
+                time=d.parse_time(time) if time is not None else sub.time,
+                timezone=d.parse_timezone(timezone) if timezone is not None else sub.timezone,
+                name=d.check_name(name) if name is not None else sub.name,
+                topics=topic_names,
+                min_quality=sub.min_quality if min_quality is None else (min_quality or None),
+                max_stories=max_stories or sub.max_stories,
+                include=sub.include if include is None else d.parse_keywords(include, "include"),
+                exclude=sub.exclude if exclude is None else d.parse_keywords(exclude, "exclude"),
+                state=SubscriptionState.ACTIVE,
+                failure_streak=0,
+                last_error=None,
+            )
+            d.check_limits(new.min_quality, new.max_stories)
+            return new
+
+        new = _user_input(build)
+        await self.db.run(store.update_subscription, new, self.clock())
+        self._changed(new.id, new)
+        return new
+
+    async def unsubscribe(self, guild_id: int, sub_id: int) -> Subscription:
+        sub = await self.get(guild_id, sub_id)
+        await self.db.run(store.delete_subscription, sub_id)
+        log.info("digest %d removed from guild %d channel %d", sub_id, guild_id, sub.channel_id)
+        self._changed(sub_id, None)
+        return sub
+
+    async def status(self, guild_id: int) -> list[SubscriptionStatus]:
+        now = self.clock()
+        subs = await self.subscriptions(guild_id)
+        runs = await self.db.run(store.latest_runs, [s.id for s in subs])
+        return [
+            SubscriptionStatus(
+                s,
+                None
+                if s.state is SubscriptionState.PAUSED
+                else d.next_fire(s.time, s.zone, now + timedelta(microseconds=1)),
+                runs.get(s.id),
+            )
+            for s in subs
+        ]
+
+    # -- building -------------------------------------------------------------------------------
+    def _build(self, conn, sub: Subscription, local_date, now: datetime) -> DigestPlan:
+        """Select the stories and plan the messages (on the database thread)."""
+        return self._builder.build(conn, sub, local_date, now)
+
+    def _record_plan(
+        self, conn, sub: Subscription, plan: DigestPlan, *, kind: str, at: datetime, now: datetime
+    ) -> tuple[DigestRun, bool]:
+        status = RunStatus.PLANNED if plan.messages else RunStatus.EMPTY
+        with store.transaction(conn):
+            run, created = store.insert_run(
+                conn,
+                subscription_id=sub.id,
+                local_date=plan.local_date,
+                kind=kind,
+                channel_id=sub.channel_id,
+                scheduled_for=at,
+                window=plan.window,
+                status=status,
+                story_ids=plan.story_ids,
+                messages=plan.messages,
+                error=None,
+                now=now,
+            )
+            if created and status is RunStatus.EMPTY:
+                store.record_outcome(
+                    conn,
+                    sub.id,
+                    state=sub.state,
+                    failure_streak=sub.failure_streak,
+                    last_failed_date=sub.last_failed_date,
+                    last_error=sub.last_error,
+                    last_run_at=now,
+                    last_outcome="nothing new",
+                )
+        return run, created
+
+    async def preview(self, guild_id: int, sub_id: int) -> DigestPlan:
+        """Exactly what the digest would post if it ran now (nothing is recorded)."""
+        sub = await self.get(guild_id, sub_id)
+        now = self.clock()
+        return await self.db.run(self._build, sub, d.local_date_for(now, sub.zone), now)
+
+    # -- running --------------------------------------------------------------------------------
+    def _plan_scheduled(self, conn, sub_id: int, at: datetime | None, now: datetime):
+        sub = store.get_subscription(conn, sub_id)
+        if sub is None or sub.state is SubscriptionState.PAUSED:
+            return sub, None
+        at = at or d.previous_fire(sub.time, sub.zone, now)
+        local_date = d.local_date_for(at, sub.zone)
+        existing = store.scheduled_run(conn, sub.id, local_date)
+        if existing is not None:
+            return sub, existing
+        late = now - at
+        if late > self.grace:
+            error = (
+                f"missed by {_ago(late)}, more than the {self.config.grace_hours:g} h grace "
+                "period (the bot was not running)"
+            )
+            with store.transaction(conn):
+                run, _ = store.insert_run(
+                    conn,
+                    subscription_id=sub.id,
+                    local_date=local_date,
+                    kind="scheduled",
+                    channel_id=sub.channel_id,
+                    scheduled_for=at,
+                    window=d.Window(now, now, now),
+                    status=RunStatus.SKIPPED,
+                    story_ids=(),
+                    messages=(),
+                    error=error,
+                    now=now,
+                )
+                store.record_outcome(
+                    conn,
+                    sub.id,
+                    state=sub.state,
+                    failure_streak=sub.failure_streak,
+                    last_failed_date=sub.last_failed_date,
+                    last_error=sub.last_error,
+                    last_run_at=now,
+                    last_outcome=f"skipped: {error}",
+                )
+            log.warning(
+                "digest %d (guild %d, channel %d) for %s skipped: %s",
+                sub.id,
+                sub.guild_id,
+                sub.channel_id,
+                local_date,
+                error,
+            )
+            return sub, run
+        plan = self._build(conn, sub, local_date, now)
+        run, _ = self._record_plan(conn, sub, plan, kind="scheduled", at=at, now=now)
+        return sub, run
+
+    async def run_scheduled(
+        self, sub_id: int, *, scheduled_for: datetime | None = None, now: datetime | None = None
+    ) -> RunResult:
+        """The scheduled digest of ``sub_id`` for the fire time ``scheduled_for`` (default: the
+        latest at or before ``now``): posted, resumed, skipped (past grace) or nothing to do."""
+        planned = await self.plan_scheduled(sub_id, scheduled_for=scheduled_for, now=now)
+        if planned is None:
+            return RunResult(sub_id, "noop")
+        return await self.deliver(*planned)
+
+    async def deliver(self, sub: Subscription, run: DigestRun) -> RunResult:
+        """Post the messages of ``run`` not yet sent (see :class:`Deliverer`)."""
+        return await self.delivery.deliver(sub, run)
+
+    async def plan_scheduled(
+        self, sub_id: int, *, scheduled_for: datetime | None = None, now: datetime | None = None
+    ) -> tuple[Subscription, DigestRun] | None:
+        """Build the digest and record it in the ledger (or find the recorded one); None when
+        the subscription is gone or paused. :meth:`run_scheduled` is this, then :meth:`deliver`."""
+        now = now or self.clock()
+        sub, run = await self.db.run(self._plan_scheduled, sub_id, scheduled_for, now)
+        return None if sub is None or run is None else (sub, run)
+
+    async def send_now(self, guild_id: int, sub_id: int) -> RunResult:
+        """Post the digest now, besides the scheduled one (which then only has newer stories)."""
+        sub = await self.get(guild_id, sub_id)
+        if self.poster is None:
+            raise DeliveryUnavailable("The bot cannot post right now; try again in a minute.")
+        now = self.clock()
+
+        def plan(conn):
+            built = self._build(conn, sub, d.local_date_for(now, sub.zone), now)
+            return self._record_plan(conn, sub, built, kind="manual", at=now, now=now)[0]
+
+        run = await self.db.run(plan)
+        return await self.deliver(sub, run)
+
+    async def catch_up(self, now: datetime | None = None) -> list[RunResult]:
+        """At start: resume interrupted digests and run (or record as skipped) missed ones."""
+        now = now or self.clock()
+        subs = {s.id: s for s in await self.all_subscriptions()}
+        jobs: list[Awaitable[RunResult]] = []
+        for run in await self.db.run(store.open_runs):
+            sub = subs.get(run.subscription_id)
+            if sub is not None:
+                jobs.append(self._resume(sub, run, now))
+        for sub in subs.values():
+            if sub.state is SubscriptionState.PAUSED:
+                continue
+            last = d.previous_fire(sub.time, sub.zone, now)
+            if last > sub.created_at:
+                jobs.append(self.run_scheduled(sub.id, scheduled_for=last, now=now))
+        results = await asyncio.gather(*jobs)
+        return [r for r in results if r.status != "noop"]
+
+    async def _resume(self, sub: Subscription, run: DigestRun, now: datetime) -> RunResult:
+        late = now - run.scheduled_for
+        if late <= self.grace and sub.state is not SubscriptionState.PAUSED:
+            return await self.deliver(sub, run)
+        error = (
+            f"interrupted after {len(run.sent_message_ids)} of {len(run.messages)} messages and "
+            f"not resumed: {_ago(late)} late, past the grace period"
+        )
+        await self.db.run(store.finish_run, run.id, RunStatus.FAILED, error, now)
+        return RunResult(sub.id, str(RunStatus.FAILED), run.id, error=error)

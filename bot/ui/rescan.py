@@ -1,0 +1,87 @@
+"""The background ingest owned by the bot: once at start, then every ``interval`` seconds.
+
+It never delays the connection (it runs as a task started in ``setup_hook``), never dies on an
+error (logged, then the next run is scheduled as usual), and logs one INFO line per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from bot.services.ingest import IngestReport, IngestService
+
+log = logging.getLogger(__name__)
+
+
+class Rescanner:
+    def __init__(self, ingest: IngestService, sources: Sequence[str], interval: float) -> None:
+        """``interval`` in seconds; 0 means ingest once at start and never again."""
+        self.ingest = ingest
+        self.sources = tuple(sources)
+        self.interval = interval
+        self.runs = 0
+        self.last_report: IngestReport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ran = asyncio.Condition()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self.running or not self.sources:
+            return
+        self._task = asyncio.create_task(self._loop(), name="newsbot-rescan")
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run_once()
+            if self.interval <= 0:
+                return
+            await asyncio.sleep(self.interval)
+
+    async def run_once(self) -> IngestReport | None:
+        """One ingest of every source; errors are logged, never raised (cancellation is)."""
+        sources = ", ".join(self.sources)
+        report: IngestReport | None = None
+        try:
+            report = await self.ingest.ingest(self.sources)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("rescan of %s failed; trying again at the next run", sources)
+        else:
+            self.last_report = report
+            log.info(
+                "rescan of %s: %d files, %d new, %d updated, %d rejected in %.2fs",
+                sources,
+                report.files,
+                report.new,
+                report.updated,
+                len(report.rejected),
+                report.seconds,
+            )
+        async with self._ran:
+            self.runs += 1
+            self._ran.notify_all()
+        return report
+
+    async def wait_runs(self, count: int) -> None:
+        """Wait until at least ``count`` runs have finished (successfully or not)."""
+        async with self._ran:
+            await self._ran.wait_for(lambda: self.runs >= count)
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Cancel the task and wait for it. A database write already handed to the database thread
+        finishes there (its transaction commits or rolls back whole) before the database closes."""
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            log.warning("the rescan did not stop within %.0f s", grace)
+        elif not task.cancelled() and task.exception() is not None:
+            log.error("the rescan task ended with an error", exc_info=task.exception())
