@@ -202,3 +202,37 @@ async def test_whole_corpus_loads_and_counts_add_up(tmp_path):
     conn.close()
     again = await ingest(path, SHARED_CORPUS, workers=2)
     assert (again.new, again.updated, again.unchanged, again.rejected) == (0, 0, len(files), [])
+
+
+def test_every_query_command_works_from_the_cli_with_json(tmp_path):
+    db = str(tmp_path / "n.db")
+    assert newsbot("--db", db, "ingest", "seeds").returncode == 0
+    preview = newsbot("--db", db, "preview")
+    assert preview.returncode == 0, preview.stderr
+    assert "No stories in the 24 hours" in preview.stdout  # the seeds are from 2022
+    assert "Digest for 2022-03-24" in preview.stdout and "1 story" in preview.stdout
+    assert "Ukraine uses facial recognition software" in preview.stdout
+    assert "Clearview AI" in preview.stdout and "telegraph.co.uk" in preview.stdout
+
+    def js(*args: str):
+        out = newsbot("--db", db, *args, "--json")
+        assert out.returncode == 0, out.stdout + out.stderr
+        return json.loads(out.stdout)
+
+    data = js("preview", "--as-of", "2022-03-25T12:00:00Z")
+    assert not data["fell_back"] and len(data["stories"]) == 1
+    assert data["stories"][0]["articles"] == 2
+    topics = {t["topic"]: t["articles"] for t in js("topics")}
+    assert topics == {"AI": 2, "Computer Vision": 1}
+    stories = js("stories", "--topic", "ai")["stories"]
+    assert len(stories) == 1 and stories[0]["providers"] >= 4
+    story = js("story", GIZMODO)
+    assert {i["url"] for i in story["items"]} >= {GIZMODO, GUARDIAN}
+    related = js("related", GUARDIAN)
+    assert related["article"]["url"] == GUARDIAN and len(related["related"]) == 11
+    hits = js("search", "clearview dead soldiers")["results"]
+    assert hits and all("id" in h and "score" in h for h in hits)
+    missing = newsbot("--db", db, "related", "https://nowhere.example/x")
+    assert missing.returncode == 1 and "could not find" in missing.stdout
+    bad = newsbot("--db", db, "stories", "--min-quality", "lots")
+    assert bad.returncode == 2 and "not a whole number" in bad.stderr

@@ -263,3 +263,104 @@ async def test_missing_path_is_reported(tmp_path):
     report = await ingest(tmp_path / "n.db", tmp_path / "does-not-exist")
     assert len(report.rejected) == 1
     assert "does-not-exist" in report.rejected[0]["path"]
+
+
+# -- incremental story grouping -----------------------------------------------------------------
+def _stories(db_path: Path) -> list[set[str]]:
+    groups = content(db_path)["stories"]
+    return [set(g) for g in groups]
+
+
+async def test_bridging_article_merges_two_stories_and_keeps_an_alias(tmp_path):
+    src = tmp_path / "src"
+    write_article(
+        src,
+        "a.md",
+        "Volcano erupts near Reykjavik airport",
+        "https://a.example/1",
+        excerpt="Lava flows toward the airport as Iceland evacuates Grindavik.",
+        published="2024-05-01T08:00:00Z",
+    )
+    write_article(
+        src,
+        "b.md",
+        "Grindavik evacuated as Reykjavik volcano lava advances",
+        "https://b.example/1",
+        published="2024-05-01T20:00:00Z",
+        excerpt="Iceland evacuates Grindavik while lava from the volcano advances.",
+    )
+    write_article(
+        src,
+        "c.md",
+        "Quarterly earnings beat forecasts at bakery chain",
+        "https://c.example/1",
+        published="2024-05-01T09:00:00Z",
+        excerpt="Croissant sales lifted revenue.",
+    )
+    path = tmp_path / "n.db"
+    await ingest(path, src / "a.md", src / "c.md")
+    first = _stories(path)
+    assert len(first) == 2  # the volcano and the bakery are different events
+    conn = sqlite3.connect(path)
+    (volcano_id,) = conn.execute(
+        "SELECT story_id FROM items WHERE url = 'https://a.example/1'"
+    ).fetchone()
+    conn.close()
+    await ingest(path, src / "b.md")  # joins the volcano story, never the bakery one
+    groups = _stories(path)
+    assert {"https://a.example/1", "https://b.example/1"} in groups
+    assert {"https://c.example/1"} in groups
+
+    # two separate stories, then a bridge listing both: they merge, and the old id resolves
+    write_article(
+        src,
+        "d.md",
+        "Volcano lava reaches Grindavik defences near Reykjavik",
+        "https://d.example/1",
+        published="2024-05-02T08:00:00Z",
+        excerpt="The Reykjavik volcano lava reached Grindavik defences overnight.",
+        related_items=[
+            related(
+                "Lava reaches Grindavik defences, Reykjavik volcano",
+                "https://e.example/1",
+                "2024-05-02T07:00:00Z",
+                excerpt="Volcano lava reached the Grindavik defences.",
+            )
+        ],
+    )
+    await ingest(path, src / "d.md")
+    conn = sqlite3.connect(path)
+    ids = {
+        r[0]
+        for r in conn.execute(
+            "SELECT story_id FROM items WHERE url IN "
+            "('https://a.example/1', 'https://d.example/1', 'https://e.example/1')"
+        )
+    }
+    assert len(ids) == 1
+    (current,) = ids
+    alias = conn.execute("SELECT new_id FROM story_aliases WHERE old_id = ?", (volcano_id,))
+    assert volcano_id == current or alias.fetchone() == (current,)
+    conn.close()
+
+
+async def test_story_span_is_capped_so_daily_follow_ups_do_not_chain_forever(tmp_path):
+    src = tmp_path / "src"
+    for day in range(12):
+        write_article(
+            src,
+            f"{day:02d}.md",
+            f"Volcano lava update Grindavik Reykjavik day {day}",
+            f"https://v.example/{day}",
+            published=f"2024-05-{day + 1:02d}T08:00:00Z",
+            excerpt="Volcano lava Grindavik Reykjavik evacuation continues.",
+        )
+    path = tmp_path / "n.db"
+    await ingest(path, src)
+    conn = sqlite3.connect(path)
+    spans = conn.execute(
+        "SELECT max(published_at) - min(published_at) FROM items GROUP BY story_id"
+    ).fetchall()
+    conn.close()
+    assert len(spans) > 1
+    assert all(span <= 7 * 86400 for (span,) in spans)

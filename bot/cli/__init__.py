@@ -58,9 +58,14 @@ def _register_bot_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=lazy("cmd_sync_commands"))
 
 
-def _setup_logging(config: Config, verbose: bool) -> None:
+def _setup_logging(config: Config, verbose: bool, command: str) -> None:
+    """The bot logs at the configured level; one-shot commands only warn unless ``-v``, so that
+    their own output is not drowned (ingest still reports every rejected file itself)."""
+    level = getattr(logging, config.log_level)
+    if command not in ("run", "sync-commands"):
+        level = max(level, logging.WARNING)
     logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, config.log_level),
+        level=logging.DEBUG if verbose else level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -79,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dataclasses import replace
 
         config = replace(config, database=replace(config.database, path=args.db))
-    _setup_logging(config, args.verbose)
+    _setup_logging(config, args.verbose, args.command)
     try:
         return asyncio.run(args.handler(args, config))
     except (StorageError, ConfigError) as exc:

@@ -191,11 +191,13 @@ async def cmd_stories(args: argparse.Namespace, config: Config) -> int:
     return await _run(args, config, go)
 
 
-def _print_story(detail: StoryDetail) -> None:
+def _print_story(detail: StoryDetail, score: float | None = None) -> None:
+    """``score``: the score to show when not the current one (a digest's, at its window end)."""
     st = detail.story
     print(f"Story #{st.id}: {st.lead.title}")
+    shown = detail.score if score is None else score
     print(
-        f"  score {detail.score:.1f} · covered by {st.provider_count} outlets · "
+        f"  score {shown:.2f} · covered by {st.provider_count} outlets · "
         f"best quality {st.best_quality} · {_when(st.first_published_at)} – "
         f"{_when(st.last_published_at)} UTC"
     )
@@ -350,7 +352,7 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             detail = await service.story(s.story.id, coverage_limit=12)
             print()
             print(f"{n}. ", end="")
-            _print_story(detail)
+            _print_story(detail, s.score)
         return 0
 
     return await _run(args, config, go)

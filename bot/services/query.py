@@ -238,7 +238,9 @@ class QueryService:
         _check_quality(min_quality)
         end = as_of or self.clock()
         topic_ids = [await self._topic_id(t) for t in topics] or None
-        end_ts = _ts(end)
+        if end.tzinfo is None:
+            raise BadInput("times must carry a time zone")
+        end_ts = int(end.timestamp())
         span = int(window.total_seconds())
 
         def load(c):

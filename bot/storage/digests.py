@@ -126,6 +126,7 @@ def insert_subscription(
             (*_sub_values(sub), _ts(now), _ts(now)),
         )
         sub_id = cur.lastrowid
+    assert sub_id is not None
     found = get_subscription(conn, sub_id)
     assert found is not None
     return found
@@ -394,7 +395,7 @@ def insert_run(
             _ts(now),
         ),
     )
-    if cur.rowcount:
+    if cur.rowcount and cur.lastrowid is not None:
         run = DigestRun(
             id=cur.lastrowid,
             subscription_id=subscription_id,

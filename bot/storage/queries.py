@@ -281,7 +281,7 @@ def search(
     limit: int,
     offset: int,
     pool: int = 100,
-    scan: int = 1000,
+    scan: int = 500,
 ) -> list[tuple[CoverageItem, float]]:
     """Full-text search, ranked by bm25 (title weighted 3x) blended with quality.
 
