@@ -32,6 +32,7 @@ from bot.ingest.loader import expand_paths, parse_batch  # noqa: E402
 from bot.services.ingest import IngestService  # noqa: E402
 from bot.services.query import QueryService  # noqa: E402
 from bot.storage import queries as q  # noqa: E402
+from bot.storage import search as search_db  # noqa: E402
 from bot.storage.articles import write_batch  # noqa: E402
 from bot.storage.db import configure, migrate, open_database  # noqa: E402
 
@@ -203,12 +204,14 @@ def cases(service: QueryService, data: dict):
         (
             "search",
             lambda i: service.search(data["word"][i]),
-            lambda c, i: q.search(c, data["word"][i], quality_weight=0.5, limit=11, offset=0),
+            lambda c, i: search_db.search(
+                c, data["word"][i], quality_weight=0.5, limit=11, offset=0
+            ),
         ),
         (
             "autocomplete",
             lambda i: service.title_choices(data["prefix"][i]),
-            lambda c, i: q.title_matches(c, data["prefix"][i], 25),
+            lambda c, i: search_db.title_matches(c, data["prefix"][i], 25),
         ),
         (
             "digest preview",

@@ -64,7 +64,7 @@ class FlakyIngest:
 
 
 async def test_rescan_never_dies_on_an_error(caplog):
-    caplog.set_level(logging.INFO, logger="bot.ui.rescan")
+    caplog.set_level(logging.DEBUG, logger="bot.ui.rescan")
     fake = FlakyIngest()
     rescanner = Rescanner(fake, ["somewhere"], interval=0.01)
     rescanner.start()

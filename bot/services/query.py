@@ -25,6 +25,7 @@ from bot.domain.views import (
 from bot.ingest.urls import canonical_url
 from bot.services.errors import BadInput, NotFound
 from bot.storage import queries as q
+from bot.storage import search as search_db
 from bot.storage.db import Database
 from bot.storage.stats import database_stats
 
@@ -185,7 +186,7 @@ class QueryService:
         else:
             found = await self.db.run(q.article_by_title, ref)
             if found is None:
-                matches = await self.db.run(q.title_matches, ref[:200], 1)
+                matches = await self.db.run(search_db.title_matches, ref[:200], 1)
                 if matches:
                     found = await self.db.run(q.article_by_id, matches[0][0])
         if found is None:
@@ -201,11 +202,13 @@ class QueryService:
     # -- search and autocomplete ----------------------------------------------------------------
     async def search(self, text: str, *, limit: int = 10, offset: int = 0) -> Page[SearchHit]:
         _check_page(limit, offset)
-        if not q.fts_terms(text or ""):
+        if not search_db.fts_terms(text or ""):
             raise BadInput("Give me at least one word to search for.")
         weight = self.settings.search_quality_weight
         rows = await self.db.run(
-            lambda c: q.search(c, text[:500], quality_weight=weight, limit=limit + 1, offset=offset)
+            lambda c: search_db.search(
+                c, text[:500], quality_weight=weight, limit=limit + 1, offset=offset
+            )
         )
         hits = [SearchHit(item, score) for item, score in rows]
         return self._page(hits, limit, offset)
@@ -215,7 +218,7 @@ class QueryService:
     ) -> list[tuple[int, str]]:
         """(article id, title) pairs for autocomplete: at most 25, prefix matches first."""
         return await self.db.run(
-            q.title_matches, (text or "")[:100], max(1, min(limit, AUTOCOMPLETE_LIMIT))
+            search_db.title_matches, (text or "")[:100], max(1, min(limit, AUTOCOMPLETE_LIMIT))
         )
 
     # -- digest preview -------------------------------------------------------------------------

@@ -54,7 +54,8 @@ class Rescanner:
             log.exception("rescan of %s failed; trying again at the next run", sources)
         else:
             self.last_report = report
-            log.info(
+            # the ingest service logs its own INFO line per run; this one adds the sources
+            log.debug(
                 "rescan of %s: %d files, %d new, %d updated, %d rejected in %.2fs",
                 sources,
                 report.files,
