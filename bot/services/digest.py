@@ -1,8 +1,8 @@
 """The digest service: subscriptions, building digests, and exactly-once delivery.
 
-Building lives in ``digest_build`` (a candidate pool shared by concurrent builds), posting in
-``digest_delivery``; this module owns the subscriptions, the ledger decisions (grace, catch-up,
-resume) and the public API.
+Subscriptions live in ``digest_subscriptions`` (the base of :class:`DigestService`), building in
+``digest_build`` (a candidate pool shared by concurrent builds), posting in ``digest_delivery``;
+this module owns the ledger decisions (grace, catch-up, resume) and the public API.
 
 No Discord types: messages leave through an injected :class:`Poster`, whose failures are this
 module's :class:`DeliveryError` subclasses. The slash commands, the scheduler and the CLI call the
@@ -20,15 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from bot.config import DigestConfig
 from bot.domain import digest as d
 from bot.domain.digest import DigestPlan, DigestRun, RunStatus, Subscription, SubscriptionState
-from bot.domain.views import StoryRow
-from bot.services.digest_build import DigestBuilder
+from bot.services.digest_build import DigestBuilder, Score
 from bot.services.digest_delivery import (
     CONCURRENCY,
     PAUSE_AFTER_FAILING_DAYS,
@@ -36,13 +33,19 @@ from bot.services.digest_delivery import (
     ChannelGone,
     Deliverer,
     DeliveryError,
-    Listener,
     Poster,
     PostForbidden,
     PostTransient,
     RunResult,
 )
-from bot.services.errors import BadInput, LimitReached, NotFound, UserError
+from bot.services.digest_subscriptions import (
+    DigestSubscriptions,
+    InvalidDigestInput,
+    SubscriptionNotFound,
+    SubscriptionStatus,
+    TooManySubscriptions,
+)
+from bot.services.errors import UserError
 from bot.storage import digests as store
 from bot.storage.db import Database
 
@@ -67,41 +70,8 @@ __all__ = [
 ]
 
 
-T = TypeVar("T")
-
-
-# -- errors --------------------------------------------------------------------------------------
-class InvalidDigestInput(BadInput):
-    pass
-
-
-class SubscriptionNotFound(NotFound):
-    pass
-
-
-class TooManySubscriptions(LimitReached):
-    pass
-
-
 class DeliveryUnavailable(UserError):
     pass
-
-
-Score = Callable[[StoryRow, datetime], float]
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionStatus:
-    subscription: Subscription
-    next_run: datetime | None  # None when paused
-    last_run: DigestRun | None
-
-
-def _user_input(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except d.DigestInputError as exc:
-        raise InvalidDigestInput(str(exc)) from None
 
 
 def _ago(delta: timedelta) -> str:
@@ -112,7 +82,7 @@ def _ago(delta: timedelta) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-class DigestService:
+class DigestService(DigestSubscriptions):
     def __init__(
         self,
         db: Database,
@@ -130,14 +100,10 @@ class DigestService:
         """``score(story, now)`` ranks stories (default: ``domain.ranking.story_score``);
         ``topic_name(text)`` returns a topic's display name or raises ``NotFound``
         (``QueryService.topic_exists``); without it topics are not checked."""
-        self.db = db
-        self.config = config
+        super().__init__(db, config, topic_name=topic_name, clock=clock)
         self.score = score
-        self.topic_name = topic_name
-        self.clock = clock
         self.color = color
         self._builder = DigestBuilder(score, post_when_empty=config.post_when_empty, color=color)
-        self._listeners: list[Listener] = []
         self.delivery = Deliverer(
             db,
             clock=clock,
@@ -169,144 +135,6 @@ class DigestService:
     def grace(self) -> timedelta:
         return timedelta(hours=self.config.grace_hours)
 
-    def add_listener(self, listener: Listener) -> None:
-        """``listener(subscription_id, subscription or None when deleted)`` after each change."""
-        self._listeners.append(listener)
-
-    def _changed(self, sub_id: int, sub: Subscription | None) -> None:
-        for listener in self._listeners:
-            listener(sub_id, sub)
-
-    # -- subscriptions --------------------------------------------------------------------------
-    async def _topics(self, text: str | Sequence[str] | None) -> tuple[str, ...]:
-        names = _user_input(lambda: d.check_topics(text))
-        if self.topic_name is None:
-            return names
-        return tuple([await self.topic_name(n) for n in names])
-
-    async def subscribe(
-        self,
-        *,
-        guild_id: int,
-        channel_id: int,
-        time: str,
-        timezone: str,
-        name: str | None = None,
-        topics: str | Sequence[str] | None = None,
-        min_quality: int | None = None,
-        max_stories: int | None = None,
-        include: str | Sequence[str] | None = None,
-        exclude: str | Sequence[str] | None = None,
-    ) -> Subscription:
-        max_stories = max_stories or self.config.default_max_stories
-        topic_names = await self._topics(topics)
-
-        def build() -> Subscription:
-            d.check_limits(min_quality, max_stories)
-            default = f"{', '.join(topic_names)} digest" if topic_names else "Daily digest"
-            return Subscription(
-                id=0,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                name=d.check_name(name or default),
-                time=d.parse_time(time),
-                timezone=d.parse_timezone(timezone),
-                topics=topic_names,
-                min_quality=min_quality,
-                max_stories=max_stories,
-                include=d.parse_keywords(include, "include keywords"),
-                exclude=d.parse_keywords(exclude, "exclude keywords"),
-            )
-
-        draft = _user_input(build)
-        cap = self.config.max_subscriptions_per_guild
-        sub = await self.db.run(store.insert_subscription, draft, self.clock(), cap)
-        if sub is None:
-            raise TooManySubscriptions(
-                f"This server already has {cap} digests, the most allowed. Remove one first."
-            )
-        log.info("digest %d created in guild %d channel %d", sub.id, guild_id, channel_id)
-        self._changed(sub.id, sub)
-        return sub
-
-    async def subscriptions(self, guild_id: int) -> list[Subscription]:
-        return await self.db.run(store.list_subscriptions, guild_id)
-
-    async def all_subscriptions(self) -> list[Subscription]:
-        return await self.db.run(store.list_subscriptions, None)
-
-    async def get(self, guild_id: int, sub_id: int) -> Subscription:
-        sub = await self.db.run(store.get_subscription, sub_id)
-        if sub is None or sub.guild_id != guild_id:
-            raise SubscriptionNotFound(f"No digest #{sub_id} in this server. See /digest list.")
-        return sub
-
-    async def edit(
-        self,
-        guild_id: int,
-        sub_id: int,
-        *,
-        channel_id: int | None = None,
-        time: str | None = None,
-        timezone: str | None = None,
-        name: str | None = None,
-        topics: str | Sequence[str] | None = None,
-        min_quality: int | None = None,
-        max_stories: int | None = None,
-        include: str | Sequence[str] | None = None,
-        exclude: str | Sequence[str] | None = None,
-    ) -> Subscription:
-        """Change what is given (an empty text clears topics or keywords; ``min_quality=0``
-        clears it). Editing resumes a failing or paused digest."""
-        sub = await self.get(guild_id, sub_id)
-        topic_names = sub.topics if topics is None else await self._topics(topics)
-
-        def build() -> Subscription:
-            new = replace(
-                sub,
-                channel_id=channel_id or sub.channel_id,
-                time=d.parse_time(time) if time is not None else sub.time,
-                timezone=d.parse_timezone(timezone) if timezone is not None else sub.timezone,
-                name=d.check_name(name) if name is not None else sub.name,
-                topics=topic_names,
-                min_quality=sub.min_quality if min_quality is None else (min_quality or None),
-                max_stories=max_stories or sub.max_stories,
-                include=sub.include if include is None else d.parse_keywords(include, "include"),
-                exclude=sub.exclude if exclude is None else d.parse_keywords(exclude, "exclude"),
-                state=SubscriptionState.ACTIVE,
-                failure_streak=0,
-                last_error=None,
-            )
-            d.check_limits(new.min_quality, new.max_stories)
-            return new
-
-        new = _user_input(build)
-        await self.db.run(store.update_subscription, new, self.clock())
-        self._changed(new.id, new)
-        return new
-
-    async def unsubscribe(self, guild_id: int, sub_id: int) -> Subscription:
-        sub = await self.get(guild_id, sub_id)
-        await self.db.run(store.delete_subscription, sub_id)
-        log.info("digest %d removed from guild %d channel %d", sub_id, guild_id, sub.channel_id)
-        self._changed(sub_id, None)
-        return sub
-
-    async def status(self, guild_id: int) -> list[SubscriptionStatus]:
-        now = self.clock()
-        subs = await self.subscriptions(guild_id)
-        runs = await self.db.run(store.latest_runs, [s.id for s in subs])
-        return [
-            SubscriptionStatus(
-                s,
-                None
-                if s.state is SubscriptionState.PAUSED
-                else d.next_fire(s.time, s.zone, now + timedelta(microseconds=1)),
-                runs.get(s.id),
-            )
-            for s in subs
-        ]
-
     # -- building -------------------------------------------------------------------------------
     def _build(self, conn, sub: Subscription, local_date, now: datetime) -> DigestPlan:
         """Select the stories and plan the messages (on the database thread)."""
@@ -332,16 +160,7 @@ class DigestService:
                 now=now,
             )
             if created and status is RunStatus.EMPTY:
-                store.record_outcome(
-                    conn,
-                    sub.id,
-                    state=sub.state,
-                    failure_streak=sub.failure_streak,
-                    last_failed_date=sub.last_failed_date,
-                    last_error=sub.last_error,
-                    last_run_at=now,
-                    last_outcome="nothing new",
-                )
+                _note_outcome(conn, sub, now, "nothing new")
         return run, created
 
     async def preview(self, guild_id: int, sub_id: int) -> DigestPlan:
@@ -381,16 +200,7 @@ class DigestService:
                     error=error,
                     now=now,
                 )
-                store.record_outcome(
-                    conn,
-                    sub.id,
-                    state=sub.state,
-                    failure_streak=sub.failure_streak,
-                    last_failed_date=sub.last_failed_date,
-                    last_error=sub.last_error,
-                    last_run_at=now,
-                    last_outcome=f"skipped: {error}",
-                )
+                _note_outcome(conn, sub, now, f"skipped: {error}")
             log.warning(
                 "digest %d (guild %d, channel %d) for %s skipped: %s",
                 sub.id,
@@ -469,3 +279,17 @@ class DigestService:
         )
         await self.db.run(store.finish_run, run.id, RunStatus.FAILED, error, now)
         return RunResult(sub.id, str(RunStatus.FAILED), run.id, error=error)
+
+
+def _note_outcome(conn, sub: Subscription, now: datetime, outcome: str) -> None:
+    """Record a run's outcome without changing the subscription's failure state."""
+    store.record_outcome(
+        conn,
+        sub.id,
+        state=sub.state,
+        failure_streak=sub.failure_streak,
+        last_failed_date=sub.last_failed_date,
+        last_error=sub.last_error,
+        last_run_at=now,
+        last_outcome=outcome,
+    )

@@ -61,12 +61,14 @@ def _version_key(article: Article, mtime_ns: int) -> str:
 
 
 class _Lookups:
-    """Per-batch caches for providers and topics (both tiny tables)."""
+    """Per-batch caches: providers and topics (both tiny tables), and the ids of article rows
+    (related lists mostly name other articles, whose rows a related item never overwrites)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.providers: dict[str, int] = {}
         self.topics: dict[str, int] = {}
+        self.articles: dict[str, int] = {}
 
     def provider_id(self, provider: Provider | None) -> int | None:
         if provider is None:
@@ -189,6 +191,17 @@ def _upsert_related(
     conn: sqlite3.Connection, lookups: _Lookups, items: dict[str, RelatedItem], now: int
 ) -> dict[str, int]:
     """Insert related items as rows (an existing article row is never overwritten); url -> id."""
+    ids: dict[str, int] = {}
+    unknown = []
+    for url in items:
+        known = lookups.articles.get(url)
+        if known is None:
+            unknown.append(url)
+        else:
+            ids[url] = known
+    for url, (item_id, is_article) in _rows_for_urls(conn, unknown).items():
+        if is_article:
+            ids[url] = lookups.articles[url] = item_id
     rows = [
         (
             url,
@@ -203,7 +216,10 @@ def _upsert_related(
             now,
         )
         for url, r in items.items()
+        if url not in ids
     ]
+    if not rows:
+        return ids
     conn.executemany(
         "INSERT INTO items(url, title, excerpt, published_at, provider_id, quality, image_url, "
         "type, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
@@ -218,7 +234,20 @@ def _upsert_related(
         "OR items.image_url IS NOT excluded.image_url)",
         rows,
     )
-    return ids_for_urls(conn, list(items))
+    ids.update(ids_for_urls(conn, [row[0] for row in rows]))
+    return ids
+
+
+def _rows_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, tuple[int, int]]:
+    found: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(urls), _CHUNK):
+        chunk = urls[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for url, item_id, is_article in conn.execute(
+            f"SELECT url, id, is_article FROM items WHERE url IN ({marks})", chunk
+        ):
+            found[url] = (item_id, is_article)
+    return found
 
 
 def ids_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, int]:
@@ -285,6 +314,7 @@ def write_batch(
                 continue
             article = parsed.article
             item_id, result = _upsert_article(conn, lookups, article, source.mtime_ns, now)
+            lookups.articles[article.url] = item_id
             setattr(outcome, result, getattr(outcome, result) + 1)
             file_id = _record_file(conn, source, item_id, None, parsed.warnings, now)
             outcome.warnings.extend((source.path, w) for w in parsed.warnings)
