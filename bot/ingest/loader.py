@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.models import ParsedArticle
-from bot.ingest.parser import ArticleParseError, parse_article
 
 __all__ = ["ARTICLE_SUFFIXES", "FileResult", "expand_paths", "parse_batch", "read_and_parse"]
 
@@ -114,6 +113,9 @@ def read_and_parse(path: str, *, max_bytes: int, known_digest: str | None = None
     digest = hashlib.blake2b(content, digest_size=16).hexdigest()
     if digest == known_digest:
         return FileResult(path, size, info.st_mtime_ns, digest, None, None, unchanged=True)
+    # imported here: a re-ingest that finds nothing changed never loads the YAML parsers
+    from bot.ingest.parser import ArticleParseError, parse_article
+
     try:
         parsed = parse_article(content, max_bytes=max_bytes)
     except ArticleParseError as err:

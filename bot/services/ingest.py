@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 CHUNK = 48  # files per parse job
-BATCH = 1000  # files per write transaction
+BATCH = 1000  # files per write transaction, at most
+MIN_BATCH = CHUNK  # ... and at least, unless it is the last
 PROCESS_THRESHOLD = 200  # fewer files than this are parsed in a thread: no pool start-up cost
 
 
@@ -183,7 +184,10 @@ class IngestService:
             if packed:
                 results = unpacker.unpack(results)
             buffer.extend(results)
-            if len(buffer) >= BATCH or (not pending and next_chunk >= len(chunks)):
+            # Write when a batch is full, or when the writer would otherwise sit idle waiting
+            # for the parsers (early in a run): batches adapt to whichever side is slower.
+            idle = not pending or not pending[0].done()
+            if len(buffer) >= BATCH or (idle and len(buffer) >= MIN_BATCH):
                 await self._write(buffer, known, report)
                 done += len(buffer)
                 buffer = []
