@@ -266,9 +266,13 @@ async def main() -> int:
             await bot.start()
             await double.wait_ready(timeout=60)
             ready = time.perf_counter() - started
-            line = await bot.wait_for_line(r"rescan of .*rejected in", within=1800)
+            # the ingest service's one INFO line per run: the start-up scan has finished
+            line = await bot.wait_for_line(
+                r"bot\.services\.ingest: ingest: .*rejected in", within=1800
+            )
             print(
-                f"bot process {bot.proc.pid}: READY after {ready:.2f}s; {line.split(': ', 1)[-1]}"
+                f"bot process {bot.proc.pid}: READY after {ready:.2f}s; start-up scan: "
+                f"{line.split('ingest: ', 2)[-1]}"
             )
             args = await prepare_database(opts.corpus, db_path)  # (already ingested: no-op)
             print(
