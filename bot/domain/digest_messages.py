@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from bot.domain.display import no_mentions, safe_url, shorten, squash
 from bot.domain.views import StoryRow
 
 EMBEDS_PER_MESSAGE = 10
@@ -19,39 +20,22 @@ CHARS_PER_MESSAGE = 6000
 CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
 EXCERPT_LIMIT = 600
-ELLIPSIS = "…"
-
-
-def shorten(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
-
-
-_WS = re.compile(r"\s+")
+# Markdown escaping without discord.py (the domain does not import it): every inline marker, and
+# a line-start marker; the Discord layer's own ``bot.ui.text.md`` uses discord.py's rules.
 _MD_ANY = re.compile(r"([\\*_~`|\[\]])")
 _MD_START = re.compile(r"^([>#-]|\d+\.|\+)")
-_ANGLE = re.compile(r"<(?=[@#/:at])")
 
 
 def plain_text(text: str | None, limit: int) -> str:
     """Article text for places without markdown (footers): one line, mentions neutralised."""
-    out = shorten(_WS.sub(" ", text or "").strip(), limit)
-    return _ANGLE.sub("<\u200b", out.replace("@", "@\u200b"))
+    return no_mentions(shorten(squash(text, limit), limit))
 
 
 def md_text(text: str | None, limit: int) -> str:
     """Article text for markdown places: one line, shortened, then markdown escaped and mentions
     neutralised (so it may grow a little past ``limit``; callers leave room)."""
-    out = shorten(_WS.sub(" ", text or "").strip(), limit)
-    out = _MD_START.sub(r"\\\1", _MD_ANY.sub(r"\\\1", out))
-    return _ANGLE.sub("<\u200b", out.replace("@", "@\u200b"))
-
-
-def safe_url(url: str | None) -> str | None:
-    """``url`` when it is a plain absolute http(s) link, else None."""
-    if not url or len(url) > 2000 or not url.lower().startswith(("http://", "https://")):
-        return None
-    return None if any(ord(ch) < 33 or ch == "\x7f" for ch in url) else url
+    out = shorten(squash(text, limit), limit)
+    return no_mentions(_MD_START.sub(r"\\\1", _MD_ANY.sub(r"\\\1", out)))
 
 
 @dataclass(frozen=True, slots=True)

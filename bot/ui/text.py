@@ -1,51 +1,34 @@
-"""Pure text helpers for Discord output: escaping article text, safe links, shortening."""
+"""Text for Discord output: markdown escaping (discord.py's rules), links and timestamps, on top
+of the library-neutral helpers in ``bot.domain.display``."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import discord
 
-ELLIPSIS = "…"
-ZWSP = "\u200b"
-MAX_URL = 2000
+from bot.domain.display import ELLIPSIS, MAX_URL, ZWSP, no_mentions, safe_url, shorten, squash
 
-_WS = re.compile(r"\s+")
-# "<@123>", "<@&123>", "<#123>", "</cmd:1>", "<:emoji:1>", "<a:emoji:1>", "<t:1:R>": neutralised
-_ANGLE = re.compile(r"<(?=[@#/:at])")
+# The Discord layer's one text module: the neutral helpers are re-exported from here.
+__all__ = [
+    "ELLIPSIS",
+    "MAX_URL",
+    "ZWSP",
+    "link",
+    "md",
+    "no_mentions",
+    "outlets",
+    "plain",
+    "safe_url",
+    "shorten",
+    "squash",
+    "timestamp",
+]
+
 # List markers escape_markdown leaves alone ("1. ", "+ "); it handles "#", ">", "-", "*" itself.
 _LIST_START = re.compile(r"^(\d+)\. |^\+ ")
 _OPEN, _CLOSE = "\ue000", "\ue001"  # stand-ins for [ ] while escape_markdown runs
-_UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")  # controls and spaces
-_URL_QUOTE = str.maketrans({"(": "%28", ")": "%29", "<": "%3C", ">": "%3E", " ": "%20"})
-
-
-def squash(text: str | None, limit: int | None = None) -> str:
-    """Collapse every run of whitespace (newlines included) into one space.
-
-    With ``limit``, only a prefix of a huge text is looked at (enough for ``limit`` characters
-    unless the text is mostly whitespace), so a 140 KB excerpt costs no more than a short one.
-    """
-    text = text or ""
-    if limit is not None and len(text) > 4 * limit + 64:
-        text = text[: 4 * limit + 64]
-    return _WS.sub(" ", text).strip()
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending with "…" when cut."""
-    if len(text) <= limit:
-        return text
-    if limit <= 0:
-        return ""
-    return text[: limit - 1].rstrip() + ELLIPSIS
-
-
-def no_mentions(text: str) -> str:
-    """Break @everyone, @here, user/role/channel mentions by a zero-width space after '@' / '<'."""
-    return _ANGLE.sub("<" + ZWSP, text.replace("@", "@" + ZWSP))
 
 
 def plain(text: str | None, limit: int | None = None) -> str:
@@ -70,25 +53,6 @@ def md(text: str | None, limit: int | None = None) -> str:
     out = out.replace(_OPEN, "\\[").replace(_CLOSE, "\\]")
     out = _LIST_START.sub(lambda m: f"{m.group(1)}\\. " if m.group(1) else "\\+ ", out)
     return no_mentions(out)
-
-
-def safe_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) link without spaces or control characters, else None.
-
-    Parentheses and angle brackets are percent-encoded so the url cannot end a markdown link early.
-    """
-    if not url or len(url) > MAX_URL:
-        return None
-    url = url.strip()
-    if _UNSAFE_URL.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return url.translate(_URL_QUOTE)
 
 
 def link(title: str | None, url: str | None, limit: int = 200) -> str:
