@@ -8,8 +8,8 @@ import sys
 from bot.cli.output import ProgressBar, print_json, table
 from bot.config import Config
 from bot.services.ingest import IngestService
+from bot.services.query import QueryService
 from bot.storage.db import open_database
-from bot.storage.stats import database_stats
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_stats(args: argparse.Namespace, config: Config) -> int:
     async with open_database(config.database.path) as db:
-        stats = await db.run(database_stats, db.path)
+        stats = await QueryService(db).stats()
     if args.json:
         print_json(stats)
     else:

@@ -60,8 +60,8 @@ class IngestReport:
         return asdict(self)
 
 
-def _scan(specs: Sequence[str]) -> tuple[list[SourceFile], list[tuple[str, str]], list[str]]:
-    """Expand specs and stat every file (runs in a thread). Returns (files, missing, unstatable)."""
+def _scan(specs: Sequence[str]) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+    """Expand specs and stat every file (runs in a thread): (files, unreadable specs or files)."""
     paths, missing = expand_paths(specs)
     files: list[SourceFile] = []
     for path in paths:
@@ -71,7 +71,7 @@ def _scan(specs: Sequence[str]) -> tuple[list[SourceFile], list[tuple[str, str]]
             missing.append((path, f"cannot read: {exc.strerror or exc}"))
             continue
         files.append(SourceFile(path, st.st_size, st.st_mtime_ns, ""))
-    return files, missing, []
+    return files, missing
 
 
 class IngestService:
@@ -101,7 +101,7 @@ class IngestService:
     async def _ingest(self, specs: Sequence[str], progress: Progress | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        files, missing, _ = await asyncio.to_thread(_scan, specs)
+        files, missing = await asyncio.to_thread(_scan, specs)
         report.rejected.extend({"path": p, "reason": r} for p, r in missing)
         report.files = len(files)
         known: dict[str, KnownFile] = await self.db.run(known_files)
@@ -118,8 +118,12 @@ class IngestService:
             progress(done, len(files))
 
         if jobs:
-            with self._executor(len(jobs)) as pool:
+            pool = self._executor(len(jobs))
+            try:
                 await self._parse_and_write(pool, jobs, known, report, progress, done, len(files))
+            finally:
+                # joining the workers blocks: never on the event loop (also when cancelled)
+                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d files, %d new, %d updated, %d unchanged, %d related links, %d rejected "
