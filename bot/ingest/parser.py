@@ -20,11 +20,12 @@ import yaml
 from bot.domain.models import Article, ParsedArticle
 from bot.ingest.values import (
     ArticleParseError,
+    WarningList,
     canonical,
     describe,
     images_value,
-    int_value,
     is_blank,
+    optional_int,
     parse_datetime,
     provider_value,
     related_items,
@@ -180,13 +181,13 @@ def parse_article(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedA
         if published_at is None:
             raise ArticleParseError(f"invalid publishedDateTime: cannot read {describe(raw_date)}")
 
-        warnings: list[str] = []
+        warnings = WarningList()
         key = "excerpt"
         excerpt = text_value(front.get("excerpt"), "excerpt")
         key = "quality"
-        quality = int_value(front.get("quality"), "quality")
+        quality = optional_int(front.get("quality"), "quality", warnings)
         key = "heat"
-        heat = int_value(front.get("heat"), "heat", negative_ok=True)
+        heat = optional_int(front.get("heat"), "heat", warnings, negative_ok=True)
         key = "provider"
         provider = provider_value(front.get("provider"), "provider")
         key = "category"
@@ -226,4 +227,4 @@ def parse_article(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedA
         removed=removed,
         body=body,
     )
-    return ParsedArticle(article=article, warnings=tuple(warnings))
+    return ParsedArticle(article=article, warnings=warnings.finish())

@@ -70,6 +70,7 @@ def enable_fast_path() -> bool:
 def fast_path_enabled() -> bool:
     return _yaml_rs is not None
 
+
 REFERENCE_LOADER_NAME: str = _ReferenceLoader.__name__
 
 FAST_MAX_INDENT = 1_000
