@@ -95,7 +95,7 @@ class ParserPool:
 
     def pids(self) -> list[int]:
         """The live worker processes' ids (for tests and the soak benchmark)."""
-        found = []
+        found: list[int] = []
         for pool in (self._pool, self._safe):
             procs = getattr(pool, "_processes", None) or {}
             found.extend(pid for pid, proc in list(procs.items()) if proc.is_alive())
