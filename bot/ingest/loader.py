@@ -155,8 +155,8 @@ def expand_paths(specs: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]
         else:
             errors.append((spec, "no such file or folder"))
             continue
-        for path in found:
-            path = os.path.abspath(path)
+        for spec_path in found:
+            path = os.path.abspath(spec_path)
             if path in paths:
                 continue
             try:
