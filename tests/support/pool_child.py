@@ -42,14 +42,17 @@ def threads() -> int:
 
 
 def _add(folder: Path, start: int, count: int) -> None:
+    """Add ``count`` files at once: written in a hidden folder (never scanned), then renamed."""
+    staging = folder / f".new{start}"
     for i in range(start, start + count):
         write_article(
-            folder,
+            staging,
             f"{i:05d}.md",
             f"Headline {i} about thing {i * 31 % 97}",
             f"https://stress.example/{i}",
             published=f"2024-05-{1 + i % 28:02d}T10:00:00Z",
         )
+    staging.rename(folder / f"batch{start}")
 
 
 async def stress(folder: Path) -> int:
