@@ -15,12 +15,10 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.factories import write_article
-
 
 def threads() -> int:
-    from bot.ingest.parser import parse_article
-    from bot.ingest.yamlload import load_front_matter
+    """Thread A imports the parser (as the old loader did, lazily in its parse thread) and
+    parses; A is joined; then new threads parse. yaml_rs 0.1.6 used to crash here (SIGSEGV)."""
     from tests.factories import article_text, related
 
     sample = article_text(
@@ -30,7 +28,11 @@ def threads() -> int:
     ).encode()
 
     def use() -> None:
-        load_front_matter("a: 1\nb: [x, y]\n")
+        from bot.ingest.loader import parse_batch  # noqa: F401 - the import is the point
+        from bot.ingest.parser import parse_article
+        from bot.ingest.yamlload import load_front_matter
+
+        load_front_matter("a: 1\ntitle: plain text\nn: 5\n")
         parse_article(sample)
 
     for _ in range(5):
@@ -42,15 +44,20 @@ def threads() -> int:
 
 
 def _add(folder: Path, start: int, count: int) -> None:
-    """Add ``count`` files at once: written in a hidden folder (never scanned), then renamed."""
+    """Add ``count`` files at once: written in a hidden folder (never scanned), then renamed.
+    Plain front matter, so that the parser processes take the yaml_rs fast path."""
     staging = folder / f".new{start}"
+    staging.mkdir(parents=True)
     for i in range(start, start + count):
-        write_article(
-            staging,
-            f"{i:05d}.md",
-            f"Headline {i} about thing {i * 31 % 97}",
-            f"https://stress.example/{i}",
-            published=f"2024-05-{1 + i % 28:02d}T10:00:00Z",
+        (staging / f"{i:05d}.md").write_text(
+            "---\n"
+            f"title: Headline {i} about thing {i * 31 % 97}\n"
+            f"webUrl: https://stress.example/{i}\n"
+            f"publishedDateTime: 2024-05-{1 + i % 28:02d}T10:00:00Z\n"
+            "quality: 50\n"
+            "topics:\n  - AI\n"
+            "---\nBody.\n",
+            encoding="utf-8",
         )
     staging.rename(folder / f"batch{start}")
 
