@@ -132,3 +132,28 @@ async def test_the_parser_processes_use_the_fast_path(tmp_path: Path) -> None:
         assert await loop.run_in_executor(pool._pool, fast_path_enabled)
     finally:
         await pool.close()
+
+
+@pytest.mark.timeout(300)
+async def test_a_file_that_kills_its_parser_is_rejected_with_a_reason_and_the_rest_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.ingest import pool as pool_mod
+    from tests.support import crash
+
+    monkeypatch.setattr(pool_mod, "parse_batch_packed", crash.parse_or_die)
+    good = [write_article(tmp_path, f"{i}.md", f"T{i}", f"https://k.example/{i}") for i in range(2)]
+    bad = write_article(tmp_path, "crash.md", "Boom", "https://k.example/boom")
+    jobs = [(str(good[0]), None), (str(bad), None), (str(good[1]), None)]
+    pool = ParserPool(1)
+    try:
+        results = Unpacker().unpack(await pool.parse(jobs, 1_000_000))
+        assert [r.path for r in results] == [p for p, _ in jobs]
+        assert results[0].parsed is not None and results[2].parsed is not None
+        assert results[1].parsed is None and results[1].error == pool_mod.WORKER_DIED
+        assert results[1].size == bad.stat().st_size  # recorded as it is: retried once it changes
+        assert pool.restarts == 1
+        after = Unpacker().unpack(await pool.parse(jobs[:1], 1_000_000))  # the pool was replaced
+        assert after[0].parsed is not None
+    finally:
+        await pool.close()

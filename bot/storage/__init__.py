@@ -1,1 +1,1 @@
-"""Storage: the only package with SQL. connections (``db``), migrations, repositories."""
+"""Storage: the only package with SQL: connections (``db``), migrations, repositories."""
