@@ -15,7 +15,13 @@ import pytest
 from bot.domain.models import ParsedArticle
 from bot.ingest.parser import ArticleParseError, parse_article, split_front_matter
 from bot.ingest.urls import canonical_url
-from bot.ingest.yamlload import FAST_YAML, load_front_matter, needs_reference_parser
+from bot.ingest.yamlload import (
+    FAST_YAML,
+    enable_fast_path,
+    fast_path_enabled,
+    load_front_matter,
+    needs_reference_parser,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -147,7 +153,9 @@ def test_unusual_urls_are_percent_encoded(parsed: dict[str, ParsedArticle]) -> N
 def test_fast_path_equals_pyyaml_on_every_file() -> None:
     paths = [str(path) for path in corpus_paths()]
     chunks = [paths[i::2] for i in range(2)]
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    # the fast path runs only in processes that enabled it (as the bot's parser processes do)
+    with ProcessPoolExecutor(max_workers=2, initializer=enable_fast_path) as pool:
+        assert pool.submit(fast_path_enabled).result()
         outcomes = list(pool.map(compare_files, chunks))
     differ = [path for found, _ in outcomes for path in found]
     routed = sum(count for _, count in outcomes)

@@ -15,6 +15,7 @@ import yaml
 from bot.domain.models import Image, Provider
 from bot.ingest.parser import ArticleParseError, parse_article, parse_datetime, split_front_matter
 from bot.ingest.yamlload import FAST_YAML, error_line, load_front_matter, needs_reference_parser
+from tests.support import fastyaml
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 SEED_GUARDIAN = SEEDS / "000_a48850ed1a28f255.txt"
@@ -830,11 +831,27 @@ def reference(text: str) -> tuple[str, object]:
         return "error", (type(err), str(err))
 
 
+_FAST: list = []  # the fast-path process of this module (see the fixture below)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fast_process():
+    with fastyaml.fast_process() as pool:
+        _FAST.append(pool)
+        yield
+        _FAST.clear()
+
+
 def loaded(text: str, *, fast: bool = True) -> tuple[str, object]:
-    try:
-        return "ok", load_front_matter(text, fast=fast)
-    except (yaml.YAMLError, ValueError, TypeError) as err:
-        return "error", (type(err), str(err))
+    """yaml_rs runs only in a spawned process that enabled it, never in this one."""
+    if fast:
+        return _FAST[0].submit(fastyaml.outcome, text, True).result()
+    return fastyaml.outcome(text, False)
+
+
+def test_the_fast_path_runs_in_its_process_only() -> None:
+    assert _FAST[0].submit(fastyaml.enabled).result() is FAST_YAML
+    assert not fastyaml.enabled()
 
 
 def same(a: object, b: object) -> bool:

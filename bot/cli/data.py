@@ -32,6 +32,7 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         try:
             report = await service.ingest(args.paths, progress)
         finally:
+            await service.close()
             if progress:
                 progress.close()
     if args.json:

@@ -77,12 +77,14 @@ async def open_bot(
     """Database -> services -> bot, closed in reverse order on the way out."""
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_database(database or config.database.path))
-        query = QueryService(db)
+        query = QueryService(db.reader())  # reads on their own connections: never behind writes
+        ingest = IngestService(
+            db, max_file_bytes=config.ingest.max_file_bytes, workers=config.ingest.workers
+        )
+        stack.push_async_callback(ingest.close)  # its parser processes stop before the database
         services = Services(
             query=query,
-            ingest=IngestService(
-                db, max_file_bytes=config.ingest.max_file_bytes, workers=config.ingest.workers
-            ),
+            ingest=ingest,
             digests=DigestService(
                 db, config.digest, score=query.score, topic_name=query.topic_exists
             ),

@@ -20,11 +20,12 @@ import yaml
 from bot.domain.models import Article, ParsedArticle
 from bot.ingest.values import (
     ArticleParseError,
+    WarningList,
     canonical,
     describe,
     images_value,
-    int_value,
     is_blank,
+    optional_int,
     parse_datetime,
     provider_value,
     related_items,
@@ -46,6 +47,10 @@ DEFAULT_MAX_BYTES = 5_000_000
 MAX_NESTING = 10_000
 """Front matter that may nest this deep is refused: PyYAML's C parser overflows its stack (and
 kills the process) somewhere past 20,000 levels."""
+MAX_ENTRIES = 200_000
+"""Front matter with more lines plus commas than this is refused before it is parsed: the YAML
+parsers build an object per node (PyYAML ~350 bytes each), so a 5 MB file of ``- a`` lines would
+take half a gigabyte. The largest real article file has ~2,500 front-matter lines."""
 _BOM = "\ufeff"
 
 
@@ -106,6 +111,12 @@ def _decode(data: bytes, max_bytes: int) -> str:
 
 
 def _load_yaml(yaml_text: str) -> dict[str, Any]:
+    entries = yaml_text.count("\n") + yaml_text.count(",")
+    if entries > MAX_ENTRIES:
+        raise ArticleParseError(
+            f"front matter is too large: {entries} lines and commas, more than the "
+            f"{MAX_ENTRIES} allowed"
+        )
     if yaml_text.count("[") + yaml_text.count("{") >= MAX_NESTING or has_deep_lines(
         yaml_text, MAX_NESTING
     ):
@@ -180,13 +191,13 @@ def parse_article(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedA
         if published_at is None:
             raise ArticleParseError(f"invalid publishedDateTime: cannot read {describe(raw_date)}")
 
-        warnings: list[str] = []
+        warnings = WarningList()
         key = "excerpt"
         excerpt = text_value(front.get("excerpt"), "excerpt")
         key = "quality"
-        quality = int_value(front.get("quality"), "quality")
+        quality = optional_int(front.get("quality"), "quality", warnings)
         key = "heat"
-        heat = int_value(front.get("heat"), "heat", negative_ok=True)
+        heat = optional_int(front.get("heat"), "heat", warnings, negative_ok=True)
         key = "provider"
         provider = provider_value(front.get("provider"), "provider")
         key = "category"
@@ -226,4 +237,4 @@ def parse_article(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedA
         removed=removed,
         body=body,
     )
-    return ParsedArticle(article=article, warnings=tuple(warnings))
+    return ParsedArticle(article=article, warnings=warnings.finish())

@@ -7,6 +7,7 @@ the article unusable, and appends to ``warnings`` when only one list entry has t
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, date, datetime
 
 from bot.domain.models import Image, Provider, RelatedItem
@@ -15,6 +16,81 @@ from bot.ingest.urls import canonical_url
 # Related items and their images repeat across files (on the corpus 180k urls, 8.5k distinct):
 # remembering canonical forms saves most of the url work. Errors are not cached.
 canonical = functools.lru_cache(maxsize=32_768)(canonical_url)
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+"""The range of integers the database stores (SQLite INTEGER is a signed 64-bit value)."""
+
+# C0 and C1 controls, zero-width characters, bidi embeddings/overrides/isolates and the BOM:
+# never meaningful in a title, an excerpt or a name, and able to hide or reorder what users see.
+# White-space controls (tab, line breaks) become a space; the others are dropped.
+_UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200d\u202a-\u202e\u2066-\u2069\ufeff]")
+_SPACE_CONTROLS = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85")
+
+
+def _replace_unsafe(match: re.Match[str]) -> str:
+    return " " if match.group() in _SPACE_CONTROLS else ""
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control, zero-width and bidi-override characters, stripped.
+
+    Pure; applied at parse time to every text value (titles, excerpts, provider names, topics).
+    """
+    if _UNSAFE_CHARS.search(text) is not None:
+        text = _UNSAFE_CHARS.sub(_replace_unsafe, text)
+    return text.strip()
+
+
+class OutOfRange(Exception):
+    """An integer outside what the database can store (see ``INT_MIN``/``INT_MAX``)."""
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value) if isinstance(value, float) else None
+    if text is None:
+        text = (
+            f"{value}" if isinstance(value, int) and value.bit_length() < 4000 else "a huge number"
+        )
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+MAX_WARNINGS_PER_KIND = 20
+_KIND = re.compile(r"[A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)*")
+_INDEX = re.compile(r"\[\d+\]")
+_MAX_KINDS = 50
+_MAX_WARNING_CHARS = 300
+
+
+class WarningList(list[str]):
+    """A file's parser notes, bounded: at most ``MAX_WARNINGS_PER_KIND`` notes of each kind (the
+    field, list indexes aside: ``related[]``, ``images[].width``) are kept, each at most 300
+    characters; the rest are only counted and summarised by :meth:`finish`."""
+
+    def __init__(self, per_kind: int = MAX_WARNINGS_PER_KIND) -> None:
+        super().__init__()
+        self.per_kind = per_kind
+        self._kept: dict[str, int] = {}
+        self._more: dict[str, int] = {}
+
+    def append(self, note: str) -> None:
+        found = _KIND.match(note)
+        kind = _INDEX.sub("[]", found.group()) if found else "other"
+        if kind not in self._kept and len(self._kept) >= _MAX_KINDS:
+            kind = "other"
+        kept = self._kept.get(kind, 0)
+        if kept < self.per_kind:
+            self._kept[kind] = kept + 1
+            if len(note) > _MAX_WARNING_CHARS:
+                note = note[: _MAX_WARNING_CHARS - 3] + "..."
+            super().append(note)
+        else:
+            self._more[kind] = self._more.get(kind, 0) + 1
+
+    def finish(self) -> tuple[str, ...]:
+        summaries = [
+            f"{kind}: and {count} more warnings of this kind" for kind, count in self._more.items()
+        ]
+        return (*self, *summaries)
 
 
 class ArticleParseError(Exception):
@@ -88,9 +164,12 @@ def text_value(value: object, key: str) -> str | None:
     if value is None:
         return None
     if type(value) is str:
-        return value.strip() or None
+        return clean_text(value) or None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int too long to convert (Python's 4300-digit limit)
+            raise ArticleParseError(f"{key} must be a string, got a huge number") from None
     raise ArticleParseError(f"{key} must be a string, got {describe(value)}")
 
 
@@ -111,12 +190,27 @@ def int_value(value: object, key: str, *, negative_ok: bool = False) -> int | No
         digits = text[1:] if text[0] in "+-" else text
         if not (digits.isascii() and digits.isdigit()):
             raise ArticleParseError(f"{key} must be an integer, got {describe(value)}")
+        if len(digits.lstrip("0")) > 19:
+            raise OutOfRange(f"{key}: dropped: {_shown(text)} is out of range")
         number = int(text)
     else:
         raise ArticleParseError(f"{key} must be an integer, got {describe(value)}")
+    if not INT_MIN <= number <= INT_MAX:
+        raise OutOfRange(f"{key}: dropped: {_shown(value)} is out of range")
     if number < 0 and not negative_ok:
         raise ArticleParseError(f"{key} must not be negative, got {number}")
     return number
+
+
+def optional_int(
+    value: object, key: str, warnings: list[str], *, negative_ok: bool = False
+) -> int | None:
+    """``int_value`` for a non-essential field: an out-of-range value is dropped with a note."""
+    try:
+        return int_value(value, key, negative_ok=negative_ok)
+    except OutOfRange as err:
+        warnings.append(str(err))
+        return None
 
 
 def provider_value(value: object, key: str) -> Provider | None:
@@ -175,6 +269,9 @@ def images_value(value: object, warnings: list[str]) -> tuple[Image, ...]:
             for dimension in ("width", "height"):
                 try:
                     size.append(int_value(item.get(dimension), f"{where}.{dimension}"))
+                except OutOfRange as err:
+                    warnings.append(str(err))
+                    size.append(None)
                 except ArticleParseError as err:
                     warnings.append(f"{err.reason}; ignored")
                     size.append(None)
@@ -212,7 +309,7 @@ def first_image_url(value: object) -> str | None:
 def _fast_text(value: object, key: str) -> str | None:
     """``text_value`` with the common case (a str) inline; ``key`` built only on error."""
     if type(value) is str:
-        return value.strip() or None
+        return clean_text(value) or None
     return text_value(value, key)
 
 
@@ -253,7 +350,7 @@ def related_items(
         try:
             title = item.get("title")
             title = (
-                title.strip() or None
+                clean_text(title) or None
                 if type(title) is str
                 else _fast_text(title, f"related[{index}].title")
             )
@@ -281,9 +378,12 @@ def related_items(
             warnings.append(f"{err.reason}; ignored")
             provider = None
         quality = item.get("quality")
-        if type(quality) is not int or quality < 0:
+        if type(quality) is not int or not 0 <= quality <= INT_MAX:
             try:
                 quality = int_value(quality, f"related[{index}].quality")
+            except OutOfRange as err:
+                warnings.append(str(err))
+                quality = None
             except ArticleParseError as err:
                 warnings.append(f"{err.reason}; ignored")
                 quality = None

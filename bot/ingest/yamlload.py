@@ -34,6 +34,7 @@ to PyYAML, and yaml_rs plus the pre-scan is about 8x faster than libyaml's ``CSa
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from typing import Any
 
@@ -44,13 +45,31 @@ try:  # pragma: no cover - depends on the installed PyYAML build
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _ReferenceLoader  # type: ignore[assignment]
 
-try:
-    import yaml_rs as _yaml_rs
-except ImportError:  # pragma: no cover - exercised only without yaml_rs
-    _yaml_rs = None  # type: ignore[assignment]
+_yaml_rs: Any = None  # set by enable_fast_path(), in parser worker processes only
 
-FAST_YAML: bool = _yaml_rs is not None
-"""Whether the yaml_rs fast path is available."""
+FAST_YAML: bool = importlib.util.find_spec("yaml_rs") is not None
+"""Whether the yaml_rs fast path is installed (it is used only where it was enabled)."""
+
+
+def enable_fast_path() -> bool:
+    """Import yaml_rs so that :func:`load_front_matter` may use it; True when it is available.
+
+    Only for the main thread of a dedicated parser process (``bot.ingest.pool``). yaml_rs 0.1.6
+    crashes the interpreter (SIGSEGV) when it is used from a new thread after the thread that
+    first imported it has exited, so the bot's own process never imports it: there every parse
+    uses PyYAML, which gives the same results.
+    """
+    global _yaml_rs
+    if _yaml_rs is None and FAST_YAML:
+        import yaml_rs
+
+        _yaml_rs = yaml_rs
+    return _yaml_rs is not None
+
+
+def fast_path_enabled() -> bool:
+    return _yaml_rs is not None
+
 
 REFERENCE_LOADER_NAME: str = _ReferenceLoader.__name__
 
@@ -174,7 +193,8 @@ def _load_reference(text: str) -> Any:
 def load_front_matter(text: str, *, fast: bool = True) -> Any:
     """Parse one YAML document exactly as PyYAML's safe loader does.
 
-    ``fast=False`` forces PyYAML. Errors are PyYAML's: ``yaml.YAMLError`` (with ``problem_mark``),
+    yaml_rs is used only in a process that called :func:`enable_fast_path`; ``fast=False``
+    forces PyYAML there too. Errors are PyYAML's: ``yaml.YAMLError`` (with ``problem_mark``),
     or ``ValueError`` raised while building a value such as the timestamp ``2022-02-30``.
     """
     if fast and _yaml_rs is not None and not needs_reference_parser(text):

@@ -1,25 +1,30 @@
 """The ingest service: paths in, articles and stories stored, a report out.
 
-Reading and parsing happen off the event loop: file walking in a thread, parsing in a process pool
-(both cores) for large runs and in a thread for small ones. Files whose size and mtime are unchanged
-since the last ingest are skipped without being read; files that were touched but whose content hash
-is unchanged are skipped without being parsed. Each batch of files is written in one transaction.
+Reading and parsing happen off the event loop: file walking in a thread; parsing of large runs in
+the service's persistent pool of parser processes (``bot.ingest.pool``: spawned once, reused by
+every rescan, closed with :meth:`IngestService.close`; the only place the yaml_rs fast path runs),
+of small runs in one thread of this process with PyYAML. Files whose size and mtime are unchanged
+since the last ingest are skipped without being read; files that were touched but whose content
+hash is unchanged are skipped without being parsed. Files are written in bounded transactions
+(at most ``WRITE_BATCH`` files each) so that other database writers never wait long; a file the
+database refuses is rejected with its reason and the rest is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
+import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from bot.domain.models import SourceFile
 from bot.ingest.loader import FileResult, expand_paths, parse_batch
-from bot.ingest.wire import Unpacker, parse_batch_packed
+from bot.ingest.pool import ParserPool
+from bot.ingest.wire import Unpacker
 from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
 from bot.storage.db import Database
 
@@ -28,9 +33,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 CHUNK = 48  # files per parse job
-BATCH = 1000  # files per write transaction, at most
+BATCH = 1000  # parsed files buffered for writing, at most
 MIN_BATCH = CHUNK  # ... and at least, unless it is the last
-PROCESS_THRESHOLD = 200  # fewer files than this are parsed in a thread: no pool start-up cost
+WRITE_BATCH = 100  # files per write transaction, at most (keeps other writers' waits short)
+PROCESS_THRESHOLD = 200  # fewer files than this are parsed in a thread: no process hop
 
 
 @dataclass(slots=True)
@@ -61,15 +67,23 @@ class IngestReport:
 
 
 def _scan(specs: Sequence[str]) -> tuple[list[SourceFile], list[tuple[str, str]]]:
-    """Expand specs and stat every file (runs in a thread): (files, unreadable specs or files)."""
+    """Expand specs and stat every file (runs in a thread): (files, unreadable specs or files).
+
+    A file reached by two paths (a symlink, a folder and a glob) is read once, by its first path.
+    """
     paths, missing = expand_paths(specs)
     files: list[SourceFile] = []
+    seen: set[tuple[int, int]] = set()
     for path in paths:
         try:
             st = os.stat(path)
         except OSError as exc:
             missing.append((path, f"cannot read: {exc.strerror or exc}"))
             continue
+        identity = (st.st_dev, st.st_ino)
+        if identity in seen:
+            continue
+        seen.add(identity)
         files.append(SourceFile(path, st.st_size, st.st_mtime_ns, ""))
     return files, missing
 
@@ -92,6 +106,27 @@ class IngestService:
         self.parallel = cores > 1
         self.clock = clock
         self._lock = asyncio.Lock()
+        self.pool = ParserPool(self.workers)
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def close(self) -> None:
+        """Stop the parser processes and thread (the composition root calls this)."""
+        async with self._lock:
+            await self.pool.close()
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                await asyncio.to_thread(thread.shutdown, wait=True, cancel_futures=True)
+
+    async def __aenter__(self) -> IngestService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __del__(self) -> None:  # a service dropped without close(): do not leave workers behind
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.close_now()
 
     async def ingest(self, specs: Sequence[str], progress: Progress | None = None) -> IngestReport:
         """Ingest files, folders (recursively) and globs. One ingest runs at a time."""
@@ -118,12 +153,7 @@ class IngestService:
             progress(done, len(files))
 
         if jobs:
-            pool = self._executor(len(jobs))
-            try:
-                await self._parse_and_write(pool, jobs, known, report, progress, done, len(files))
-            finally:
-                # joining the workers blocks: never on the event loop (also when cancelled)
-                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+            await self._parse_and_write(jobs, known, report, progress, done, len(files))
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d files, %d new, %d updated, %d unchanged, %d related links, %d rejected "
@@ -145,16 +175,28 @@ class IngestService:
         else:
             report.unchanged += 1
 
-    def _executor(self, n_jobs: int) -> Executor:
+    def _parser(self, n_jobs: int) -> Callable[[list[tuple[str, str | None]]], Awaitable[list]]:
+        """How this run's chunks are parsed: in the parser processes (packed results, yaml_rs)
+        for large runs, else in this process's parse thread (PyYAML; no yaml_rs here, ever)."""
         if self.parallel and n_jobs >= PROCESS_THRESHOLD:
-            # spawn: never fork a process that runs an event loop and database threads
-            ctx = multiprocessing.get_context("spawn")
-            return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-parse")
+            unpacker = Unpacker()
+
+            async def in_processes(chunk: list[tuple[str, str | None]]) -> list:
+                return unpacker.unpack(await self.pool.parse(chunk, self.max_file_bytes))
+
+            return in_processes
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-parse")
+        thread = self._thread
+        loop = asyncio.get_running_loop()
+
+        async def in_thread(chunk: list[tuple[str, str | None]]) -> list:
+            return await loop.run_in_executor(thread, parse_batch, chunk, self.max_file_bytes)
+
+        return in_thread
 
     async def _parse_and_write(
         self,
-        pool: Executor,
         jobs: list[tuple[str, str | None]],
         known: dict[str, KnownFile],
         report: IngestReport,
@@ -162,10 +204,8 @@ class IngestService:
         done: int,
         total: int,
     ) -> None:
-        loop = asyncio.get_running_loop()
+        parse = self._parser(len(jobs))
         chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-        packed = isinstance(pool, ProcessPoolExecutor)
-        unpacker = Unpacker()
         # Enough chunks in flight that the parsers keep working while a batch is being written
         # (results are consumed in order, so memory stays bounded by these chunks).
         in_flight = self.workers * 2 + 2 * BATCH // CHUNK
@@ -176,31 +216,33 @@ class IngestService:
         def submit() -> None:
             nonlocal next_chunk
             while next_chunk < len(chunks) and len(pending) < in_flight:
-                chunk = chunks[next_chunk]
-                fn = parse_batch_packed if packed else parse_batch
-                pending.append(loop.run_in_executor(pool, fn, chunk, self.max_file_bytes))
+                pending.append(asyncio.ensure_future(parse(chunks[next_chunk])))
                 next_chunk += 1
 
-        submit()
-        while pending:
-            results = await pending.pop(0)
+        try:
             submit()
-            if packed:
-                results = unpacker.unpack(results)
-            buffer.extend(results)
-            # Write when a batch is full, or when the writer would otherwise sit idle waiting
-            # for the parsers (early in a run): batches adapt to whichever side is slower.
-            idle = not pending or not pending[0].done()
-            if len(buffer) >= BATCH or (idle and len(buffer) >= MIN_BATCH):
+            while pending:
+                results = await pending.pop(0)
+                submit()
+                buffer.extend(results)
+                # Write when a batch is full, or when the writer would otherwise sit idle waiting
+                # for the parsers (early in a run): batches adapt to whichever side is slower.
+                idle = not pending or not pending[0].done()
+                if len(buffer) >= BATCH or (idle and len(buffer) >= MIN_BATCH):
+                    await self._write(buffer, known, report)
+                    done += len(buffer)
+                    buffer = []
+                    if progress:
+                        progress(done, total)
+            if buffer:
                 await self._write(buffer, known, report)
-                done += len(buffer)
-                buffer = []
                 if progress:
-                    progress(done, total)
-        if buffer:
-            await self._write(buffer, known, report)
-            if progress:
-                progress(done + len(buffer), total)
+                    progress(done + len(buffer), total)
+        finally:
+            for future in pending:
+                future.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _write(
         self, results: list[FileResult], known: dict[str, KnownFile], report: IngestReport
@@ -216,8 +258,33 @@ class IngestService:
                 entries.append((source, r.parsed, r.error))
         if touched:
             await self.db.run(_touch, touched)
-        if entries:
+        for start in range(0, len(entries), WRITE_BATCH):
+            await self._write_entries(entries[start : start + WRITE_BATCH], report)
+
+    async def _write_entries(self, entries: list, report: IngestReport) -> None:
+        """One bounded transaction; if it fails as a whole (not for a passing reason such as a
+        lock), each file is written alone so that only the one at fault is rejected."""
+        try:
             report.add(await self.db.run(write_batch, entries, int(self.clock())))
+            return
+        except sqlite3.OperationalError:
+            raise  # locked, disk full, I/O: nothing recorded; the next ingest retries
+        except Exception:
+            if len(entries) == 1:
+                raise
+            log.warning("an ingest batch of %d files failed; writing them one by one", len(entries))
+        for entry in entries:
+            try:
+                report.add(await self.db.run(write_batch, [entry], int(self.clock())))
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                source = entry[0]
+                reason = f"could not be stored: {type(exc).__name__}: {str(exc)[:200]}"
+                log.error("%s: %s", source.path, reason)
+                report.add(
+                    await self.db.run(write_batch, [(source, None, reason)], int(self.clock()))
+                )
 
 
 def _touch(conn, files: list[SourceFile]) -> None:

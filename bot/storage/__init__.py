@@ -1,1 +1,1 @@
-"""Storage: the only package with SQL. aiosqlite connection setup, migrations, repositories."""
+"""Storage: the only package with SQL: connections (``db``), migrations, repositories."""

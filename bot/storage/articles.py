@@ -1,7 +1,14 @@
 """Writing ingested files into the database: articles, related items, topics, images, links.
 
-Everything here is synchronous and runs on the database thread (``Database.run``). One call of
-:func:`write_batch` is one transaction: either every file of the batch is recorded, or none is.
+Everything here is synchronous and runs on the database writer thread (``Database.run``). One call
+of :func:`write_batch` is one transaction; inside it each file is written under its own savepoint,
+so one file the database refuses (a value it cannot store, a bug) is rejected with the reason and
+the rest of the batch is still written.
+
+Which version of an article wins: a new version of a file always replaces that same file's old
+version (an edit may move ``publishedDateTime`` back); between different files carrying the same
+url the later ``publishedDateTime`` (then mtime) wins. When a file's url changes, the article of
+its old url is hidden (``removed``) unless another file still carries it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,17 @@ from bot.domain.models import Article, ParsedArticle, Provider, RelatedItem, Sou
 from bot.storage.stories import StoryGrouper
 
 _CHUNK = 500  # sqlite's default limit on host parameters is 32766; stay far below it
+MAX_WARNINGS_TEXT = 8_000  # characters of parser notes stored per file
+# What one file's values can make the database refuse; anything else (locked, I/O) aborts the batch
+_FILE_ERRORS = (
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    OverflowError,
+    ValueError,
+    TypeError,
+)
 
 
 @dataclass(slots=True)
@@ -108,10 +126,29 @@ _ARTICLE_FIELDS = (
 )
 
 
+def _owned_elsewhere(conn: sqlite3.Connection, item_id: int, version: str, path: str) -> bool:
+    """Whether the stored version of ``item_id`` is that of a file other than ``path``."""
+    row = conn.execute(
+        "SELECT 1 FROM files WHERE item_id = ? AND version_key = ? AND path != ? "
+        "AND error IS NULL LIMIT 1",
+        (item_id, version, path),
+    ).fetchone()
+    return row is not None
+
+
 def _upsert_article(
-    conn: sqlite3.Connection, lookups: _Lookups, article: Article, mtime_ns: int, now: int
+    conn: sqlite3.Connection,
+    lookups: _Lookups,
+    article: Article,
+    source: SourceFile,
+    now: int,
 ) -> tuple[int, str]:
-    """Insert or update one article row; returns (item id, 'new' | 'updated' | 'unchanged')."""
+    """Insert or update one article row; returns (item id, 'new' | 'updated' | 'unchanged').
+
+    A url first stored as a related item becomes an article "first seen" now: digests select by
+    first-seen time, and the related row's older time would keep it out of every digest.
+    """
+    mtime_ns = source.mtime_ns
     values = (
         article.title,
         article.excerpt,
@@ -139,9 +176,22 @@ def _upsert_article(
         outcome = "new"
     else:
         item_id, is_article, old_version = row[0], row[1], row[2]
-        if is_article and old_version is not None and version < old_version:
-            return item_id, "unchanged"  # an older copy of an article we already have
-        if is_article and tuple(row[3:]) == values:
+        if (
+            is_article
+            and old_version is not None
+            and version < old_version
+            and _owned_elsewhere(conn, item_id, old_version, source.path)
+        ):
+            return item_id, "unchanged"  # an older copy of an article another file carries
+        if not is_article:
+            conn.execute(
+                "UPDATE items SET title=?, excerpt=?, published_at=?, provider_id=?, quality=?, "
+                "heat=?, image_url=?, type=?, category=?, body=?, removed=?, is_article=1, "
+                "version_key=?, first_seen_at=?, updated_at=? WHERE id=?",
+                (*values, version, now, now, item_id),
+            )
+            outcome = "new"
+        elif tuple(row[3:]) == values:
             if version != old_version:
                 conn.execute("UPDATE items SET version_key = ? WHERE id = ?", (version, item_id))
             outcome = "unchanged"
@@ -152,7 +202,7 @@ def _upsert_article(
                 "version_key=?, updated_at=? WHERE id=?",
                 (*values, version, now, item_id),
             )
-            outcome = "updated" if is_article else "new"
+            outcome = "updated"
     _replace_topics_and_images(conn, lookups, item_id, article)
     return item_id, outcome
 
@@ -259,6 +309,15 @@ def ids_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, int
     return ids
 
 
+def warnings_text(warnings: Sequence[str], limit: int = MAX_WARNINGS_TEXT) -> str | None:
+    """The stored form of a file's parser notes: newline-separated, at most ``limit`` chars."""
+    text = "\n".join(warnings)
+    if len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        text = text[: cut if cut > 0 else limit] + "\n(more notes not stored)"
+    return text or None
+
+
 def _record_file(
     conn: sqlite3.Connection,
     source: SourceFile,
@@ -266,13 +325,15 @@ def _record_file(
     error: str | None,
     warnings: Sequence[str],
     now: int,
+    version: str | None = None,
 ) -> int:
     (file_id,) = conn.execute(
-        "INSERT INTO files(path, size, mtime_ns, digest, item_id, error, warnings, ingested_at) "
-        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size=excluded.size, "
-        "mtime_ns=excluded.mtime_ns, digest=excluded.digest, "
+        "INSERT INTO files(path, size, mtime_ns, digest, item_id, error, warnings, ingested_at, "
+        "version_key) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
+        "size=excluded.size, mtime_ns=excluded.mtime_ns, digest=excluded.digest, "
         "item_id=coalesce(excluded.item_id, files.item_id), error=excluded.error, "
-        "warnings=excluded.warnings, ingested_at=excluded.ingested_at RETURNING id",
+        "warnings=excluded.warnings, ingested_at=excluded.ingested_at, "
+        "version_key=coalesce(excluded.version_key, files.version_key) RETURNING id",
         (
             source.path,
             source.size,
@@ -280,11 +341,36 @@ def _record_file(
             source.digest,
             item_id,
             error,
-            "\n".join(warnings) or None,
+            warnings_text(warnings),
             now,
+            version,
         ),
     ).fetchone()
     return file_id
+
+
+def _previous_item(conn: sqlite3.Connection, path: str) -> int | None:
+    row = conn.execute("SELECT item_id FROM files WHERE path = ?", (path,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _hide_if_orphaned(conn: sqlite3.Connection, item_id: int, path: str) -> bool:
+    """The file ``path`` no longer carries ``item_id``: hide that article unless another file
+    still carries it (a corrected url must not leave a ghost article behind)."""
+    other = conn.execute(
+        "SELECT 1 FROM files WHERE item_id = ? AND path != ? LIMIT 1", (item_id, path)
+    ).fetchone()
+    if other is not None:
+        return False
+    hidden = conn.execute(
+        "UPDATE items SET removed = 1 WHERE id = ? AND is_article = 1 AND removed = 0",
+        (item_id,),
+    )
+    return hidden.rowcount > 0
+
+
+def _store_reason(err: Exception) -> str:
+    return f"could not be stored: {type(err).__name__}: {str(err)[:200]}"
 
 
 def write_batch(
@@ -312,26 +398,22 @@ def write_batch(
                 _record_file(conn, source, None, reason, (), now)
                 outcome.rejected.append((source.path, reason))
                 continue
-            article = parsed.article
-            item_id, result = _upsert_article(conn, lookups, article, source.mtime_ns, now)
-            lookups.articles[article.url] = item_id
+            conn.execute("SAVEPOINT newsbot_file")
+            try:
+                result, links = _write_one(conn, lookups, grouper, source, parsed, now)
+            except _FILE_ERRORS as err:
+                # this file only: undo its rows, record why, go on with the batch
+                conn.execute("ROLLBACK TO newsbot_file")
+                conn.execute("RELEASE newsbot_file")
+                reason = _store_reason(err)
+                _record_file(conn, source, None, reason, (), now)
+                outcome.rejected.append((source.path, reason))
+                lookups.articles.pop(parsed.article.url, None)
+                continue
+            conn.execute("RELEASE newsbot_file")
             setattr(outcome, result, getattr(outcome, result) + 1)
-            file_id = _record_file(conn, source, item_id, None, parsed.warnings, now)
+            outcome.related += links
             outcome.warnings.extend((source.path, w) for w in parsed.warnings)
-            related = {r.url: r for r in article.related}
-            related_ids = _upsert_related(conn, lookups, related, now) if related else {}
-            conn.execute("DELETE FROM links WHERE file_id = ?", (file_id,))
-            link_rows = [
-                (file_id, item_id, related_ids[r.url], position)
-                for position, r in enumerate(article.related)
-                if related_ids[r.url] != item_id
-            ]
-            conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?, ?, ?)", link_rows)
-            outcome.related += len(link_rows)
-            if article.removed:
-                grouper.refresh_removed([item_id])
-            else:
-                grouper.add_article(item_id, article, related_ids)
         grouper.flush()
         conn.execute("COMMIT")
     except BaseException:
@@ -339,3 +421,43 @@ def write_batch(
             conn.execute("ROLLBACK")
         raise
     return outcome
+
+
+def _write_one(
+    conn: sqlite3.Connection,
+    lookups: _Lookups,
+    grouper: StoryGrouper,
+    source: SourceFile,
+    parsed: ParsedArticle,
+    now: int,
+) -> tuple[str, int]:
+    """One parsed file: article row, file row, related rows, links, story.
+
+    Returns the outcome ('new' | 'updated' | 'unchanged') and the number of links written.
+    """
+    article = parsed.article
+    previous = _previous_item(conn, source.path)
+    item_id, result = _upsert_article(conn, lookups, article, source, now)
+    lookups.articles[article.url] = item_id
+    version = _version_key(article, source.mtime_ns)
+    file_id = _record_file(conn, source, item_id, None, parsed.warnings, now, version)
+    if (
+        previous is not None
+        and previous != item_id
+        and _hide_if_orphaned(conn, previous, source.path)
+    ):
+        grouper.refresh_removed([previous])
+    related = {r.url: r for r in article.related}
+    related_ids = _upsert_related(conn, lookups, related, now) if related else {}
+    conn.execute("DELETE FROM links WHERE file_id = ?", (file_id,))
+    link_rows = [
+        (file_id, item_id, related_ids[r.url], position)
+        for position, r in enumerate(article.related)
+        if related_ids[r.url] != item_id
+    ]
+    conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?, ?, ?)", link_rows)
+    if article.removed:
+        grouper.refresh_removed([item_id])
+    else:
+        grouper.add_article(item_id, article, related_ids)
+    return result, len(link_rows)

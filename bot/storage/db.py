@@ -1,28 +1,35 @@
-"""The database handle: one aiosqlite connection, its pragmas, and migrations.
+"""The database handle: one writer connection, a few reader connections, pragmas, migrations.
 
-All SQL runs on aiosqlite's connection thread, never on the event loop. Batch work (an ingest batch,
-story grouping) is written as plain synchronous functions of a ``sqlite3.Connection`` and run there
-in one hop with :meth:`Database.run`, inside one explicit transaction; small queries use
-:meth:`Database.fetchall` / :meth:`Database.fetchone`.
+No SQL runs on the event loop. All writes go through one plain ``sqlite3`` connection owned by a
+dedicated writer thread: batch work (an ingest batch, story grouping, a subscription) is written
+as synchronous functions of a ``sqlite3.Connection`` and run there in one hop with
+:meth:`Database.run`, inside one explicit transaction. Reads that must never wait behind a write
+(slash commands, autocomplete) run with :meth:`Database.read` on one of ``READERS`` read-only
+connections, each on its own thread: in WAL mode a reader sees the last committed state and is
+never blocked by the writer. :meth:`Database.reader` gives a view whose ``run`` reads, for a
+service that only reads (the query service). A ``:memory:`` database has no separate readers
+(each connection would be another, empty database): reads then use the writer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from bot.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+READERS = 2
 
 
 class StorageError(Exception):
@@ -72,32 +79,118 @@ def configure(conn: sqlite3.Connection) -> None:
         conn.execute(pragma)
 
 
+class _Connection:
+    """One ``sqlite3`` connection confined to its own thread (all calls go through it)."""
+
+    def __init__(self, name: str) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.conn: sqlite3.Connection | None = None
+
+    async def open(self, path: str, *, read_only: bool) -> None:
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            if read_only:
+                configure(conn)
+                conn.execute("PRAGMA query_only = ON")
+            return conn
+
+        loop = asyncio.get_running_loop()
+        self.conn = await loop.run_in_executor(self._thread, connect)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self.conn
+        if conn is None:
+            raise ValueError("the database is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(fn, conn, *args))
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        loop = asyncio.get_running_loop()
+        if conn is not None:
+            await loop.run_in_executor(self._thread, conn.close)
+        await asyncio.to_thread(self._thread.shutdown, wait=True)
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _fetchone(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
+    return conn.execute(sql, params).fetchone()
+
+
 class Database:
     """An open, migrated database. Create with :func:`open_database`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
-        self._conn = conn
+    def __init__(self, writer: _Connection, path: str) -> None:
+        self._writer = writer
+        self._readers: asyncio.Queue[_Connection] | None = None
+        self._all_readers: list[_Connection] = []
         self.path = path
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(sqlite3_connection, *args)`` on the connection's own thread; return its result.
+    async def _open_readers(self, count: int) -> None:
+        queue: asyncio.Queue[_Connection] = asyncio.Queue()
+        for number in range(count):
+            reader = _Connection(f"newsbot-db-read{number}")
+            self._all_readers.append(reader)
+            await reader.open(self.path, read_only=True)
+            queue.put_nowait(reader)
+        self._readers = queue
 
-        aiosqlite has no public hook for this; its ``_execute`` queue is the one place that runs
-        a callable on the connection thread, which keeps all SQL on one thread and an ingest
-        batch to a single hop instead of thousands of awaits. Covered by the storage tests.
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sqlite3_connection, *args)`` on the writer thread; return its result.
+
+        Writes queue here one after another: keep each call's transaction short.
         """
-        return await self._conn._execute(fn, self._conn._conn, *args)
+        return await self._writer.call(fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on a read-only connection: it never waits behind a write."""
+        readers = self._readers
+        if readers is None:
+            return await self._writer.call(fn, *args)
+        reader = await readers.get()
+        try:
+            return await reader.call(fn, *args)
+        finally:
+            readers.put_nowait(reader)
+
+    def reader(self) -> Database:
+        """A view of this database whose ``run`` reads (for services that only read)."""
+        return _ReadView(self)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return await self.read(_fetchall, sql, params)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        return await self.read(_fetchone, sql, params)
 
     async def close(self) -> None:
-        await self._conn.close()
+        readers, self._readers = self._all_readers, None
+        self._all_readers = []
+        for reader in readers:
+            await reader.close()
+        await self._writer.close()
+
+
+class _ReadView(Database):
+    def __init__(self, db: Database) -> None:  # shares the connections; closing is the owner's
+        self._db = db
+        self.path = db.path
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._db.read(fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._db.read(fn, *args)
+
+    def reader(self) -> Database:
+        return self
+
+    async def close(self) -> None:
+        return None
 
 
 def _check_folder(path: str) -> None:
@@ -107,23 +200,26 @@ def _check_folder(path: str) -> None:
 
 
 @asynccontextmanager
-async def open_database(path: str | Path) -> AsyncIterator[Database]:
+async def open_database(path: str | Path, *, readers: int = READERS) -> AsyncIterator[Database]:
     """Open (creating if needed), configure and migrate the database; close it on exit."""
     path = str(path)
     if path != ":memory:":
         await asyncio.to_thread(_check_folder, path)
+    writer = _Connection("newsbot-db-write")
     try:
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        await writer.open(path, read_only=False)
     except sqlite3.Error as exc:
+        await writer.close()
         raise StorageError(f"{path}: cannot open database: {exc}") from exc
+    db = Database(writer, path)
     try:
-        conn.row_factory = sqlite3.Row
-        db = Database(conn, path)
         try:
             await db.run(configure)
             await db.run(migrate, path)
+            if path != ":memory:" and readers > 0:
+                await db._open_readers(readers)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{path}: not a usable newsbot database: {exc}") from exc
         yield db
     finally:
-        await conn.close()
+        await db.close()

@@ -218,6 +218,13 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX stories_rank;
     CREATE INDEX stories_rank_visible ON stories(rank_key DESC, id DESC) WHERE article_count > 0;
     """,
+    # rel-ingest: each file's own version ("published:mtime"), so that a new version of the same
+    # file always replaces that file's old one; dates only arbitrate between different files
+    """
+    ALTER TABLE files ADD COLUMN version_key TEXT;
+    UPDATE files SET version_key = (SELECT i.version_key FROM items i WHERE i.id = files.item_id)
+        WHERE item_id IS NOT NULL AND error IS NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
