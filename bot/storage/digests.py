@@ -29,12 +29,16 @@ from bot.storage.digest_runs import (
     get_run,
     insert_run,
     latest_runs,
+    mark_sent,
+    note_run,
     open_runs,
     previous_window_end,
     record_message,
+    replan_run,
+    reserved_story_ids,
     scheduled_run,
 )
-from bot.storage.digest_sql import transaction
+from bot.storage.digest_sql import LedgerUnavailable, guarded, transaction
 from bot.storage.digest_subscriptions import (
     count_subscriptions,
     delete_subscription,
@@ -47,6 +51,7 @@ from bot.storage.digest_subscriptions import (
 
 __all__ = [
     "SENT_MEMORY_DAYS",
+    "LedgerUnavailable",
     "candidate_stories",
     "count_subscriptions",
     "coverage_providers",
@@ -56,14 +61,19 @@ __all__ = [
     "first_attempt",
     "get_run",
     "get_subscription",
+    "guarded",
     "insert_run",
     "insert_subscription",
     "latest_runs",
     "list_subscriptions",
+    "mark_sent",
+    "note_run",
     "open_runs",
     "previous_window_end",
     "record_message",
     "record_outcome",
+    "replan_run",
+    "reserved_story_ids",
     "scheduled_run",
     "sent_story_ids",
     "transaction",

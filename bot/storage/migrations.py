@@ -218,6 +218,15 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX stories_rank;
     CREATE INDEX stories_rank_visible ON stories(rank_key DESC, id DESC) WHERE article_count > 0;
     """,
+    # digest ledger: a scheduled digest is unique per (subscription, fire instant in UTC), not per
+    # local date, so a time-zone change across the date line cannot make the next digest a noop
+    """
+    DROP INDEX digest_runs_daily;
+    CREATE UNIQUE INDEX digest_runs_fire ON digest_runs(subscription_id, scheduled_for)
+        WHERE kind = 'scheduled';
+    CREATE INDEX digest_runs_channel_open ON digest_runs(channel_id)
+        WHERE status IN ('planned', 'sending');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -170,7 +170,9 @@ class DiscordDouble:
         """Send op 9 INVALID_SESSION; with resumable=False the client must IDENTIFY again."""
         return await self.gateway.send_op(OP_INVALID_SESSION, resumable)
 
-    async def close_gateway(self, code: int = 4004, message: bytes = b"Authentication failed.") -> int:
+    async def close_gateway(
+        self, code: int = 4004, message: bytes = b"Authentication failed."
+    ) -> int:
         """Close the clients' gateway sockets with ``code``; 4004 is what Discord sends when the
         token was revoked (discord.py does not reconnect after it)."""
         return await self.gateway.close_sessions(code, message)
