@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli.run import RATE_LIMIT_WAIT
 from bot.config import Config, DatabaseConfig, DigestConfig, DiscordConfig, IngestConfig
 from bot.domain.digest import RunStatus, SubscriptionState
 from bot.scheduler import DigestScheduler
@@ -23,7 +24,6 @@ from bot.services.query import QueryService
 from bot.storage import digests as store
 from bot.storage.db import Database, open_database
 from bot.ui.bot import NewsBot, Services
-from bot.cli.run import RATE_LIMIT_WAIT
 from bot.ui.cogs.digest import DiscordPoster, setup_digests
 from tests.discord_double import DEFAULT_TOKEN, DiscordDouble, default_world, running_client
 from tests.test_digest_support import Article, Clock, Crash, ingest

@@ -70,7 +70,7 @@ async def test_subscribe_validates_and_caps(db, clock, tmp_path) -> None:
         await subscribe(service, topics="Knitting")
     await subscribe(service)
     with pytest.raises(TooManySubscriptions):
-        await subscribe(service)
+        await subscribe(service, time="09:00")
     assert len(await service.subscriptions(GUILD)) == 2
     with pytest.raises(SubscriptionNotFound):
         await service.get(GUILD + 1, sub.id)  # another guild's digest is invisible

@@ -48,6 +48,7 @@ from bot.services.digest_delivery import (
 )
 from bot.services.digest_subscriptions import (
     DigestSubscriptions,
+    DuplicateSubscription,
     InvalidDigestInput,
     SubscriptionNotFound,
     SubscriptionStatus,
@@ -71,6 +72,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryUnavailable",
     "DigestService",
+    "DuplicateSubscription",
     "InvalidDigestInput",
     "PostForbidden",
     "PostRejected",

@@ -223,9 +223,10 @@ class Deliverer:
                 if delay is None:
                     return await self._failed(sub, run, exc)
                 later += 1
-                run = await self._wait_and_reread(sub, run, exc, delay)
-                if run is None or not run.is_open:
-                    return RunResult(sub.id, "noop", None if run is None else run.id)
+                again = await self._wait_and_reread(sub, run, exc, delay)
+                if again is None or not again.is_open:
+                    return RunResult(sub.id, "noop", run.id)
+                run = again
                 continue
             except DeliveryError as exc:
                 return await self._failed(sub, run, exc)

@@ -98,6 +98,54 @@ def insert_subscription(
     return found
 
 
+def same_subscription(conn: sqlite3.Connection, sub: Subscription) -> Subscription | None:
+    """Another subscription posting exactly what ``sub`` would: same guild, channel, time, zone
+    and filters (the name aside)."""
+    for other in list_subscriptions(conn, sub.guild_id):
+        if other.id != sub.id and _same(other, sub):
+            return other
+    return None
+
+
+def _same(a: Subscription, b: Subscription) -> bool:
+    def key(s: Subscription) -> tuple:
+        return (
+            s.channel_id,
+            s.time_text,
+            s.timezone,
+            frozenset(t.casefold() for t in s.topics),
+            s.min_quality,
+            s.max_stories,
+            frozenset(s.include),
+            frozenset(s.exclude),
+        )
+
+    return key(a) == key(b)
+
+
+def insert_unique_subscription(
+    conn: sqlite3.Connection, sub: Subscription, now: datetime, cap: int | None = None
+) -> tuple[Subscription | None, Subscription | None]:
+    """Insert ``sub`` unless an identical one exists (checked in the same transaction, so a
+    retried command cannot create a twin). Returns (created or None at the cap, the identical
+    existing subscription or None)."""
+    with transaction(conn):
+        same = same_subscription(conn, sub)
+        if same is not None:
+            return None, same
+        if cap is not None and count_subscriptions(conn, sub.guild_id) >= cap:
+            return None, None
+        marks = ",".join("?" * 18)
+        cur = conn.execute(
+            f"INSERT INTO digest_subscriptions({_SUB_SET}, created_at, updated_at) "
+            f"VALUES ({marks})",
+            (*_sub_values(sub), _ts(now), _ts(now)),
+        )
+        sub_id = cur.lastrowid
+    assert sub_id is not None
+    return get_subscription(conn, sub_id), None
+
+
 def update_subscription(conn: sqlite3.Connection, sub: Subscription, now: datetime) -> None:
     sets = ", ".join(f"{col.strip()} = ?" for col in _SUB_SET.split(","))
     conn.execute(

@@ -44,8 +44,10 @@ from bot.storage.digest_subscriptions import (
     delete_subscription,
     get_subscription,
     insert_subscription,
+    insert_unique_subscription,
     list_subscriptions,
     record_outcome,
+    same_subscription,
     update_subscription,
 )
 
@@ -64,6 +66,7 @@ __all__ = [
     "guarded",
     "insert_run",
     "insert_subscription",
+    "insert_unique_subscription",
     "latest_runs",
     "list_subscriptions",
     "mark_sent",
@@ -74,6 +77,7 @@ __all__ = [
     "record_outcome",
     "replan_run",
     "reserved_story_ids",
+    "same_subscription",
     "scheduled_run",
     "sent_story_ids",
     "transaction",
