@@ -78,9 +78,7 @@ def parse_time(text: str) -> time:
     """``"HH:MM"`` (24 h; ``7:05``, ``07.05`` and ``07h05`` also accepted) into a ``time``."""
     match = _HHMM.match(text or "")
     if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise DigestInputError(
-            f"“{_echo(text, 20)}” is not a time: use 24-hour HH:MM, e.g. 08:30"
-        )
+        raise DigestInputError(f"“{_echo(text, 20)}” is not a time: use 24-hour HH:MM, e.g. 08:30")
     return time(int(match[1]), int(match[2]))
 
 

@@ -380,6 +380,8 @@ class DigestService(DigestSubscriptions):
             raise DeliveryUnavailable(
                 "The database is busy right now, so nothing was posted; try again in a minute."
             ) from None
+        if run.status is RunStatus.EMPTY:
+            return RunResult(sub.id, str(RunStatus.EMPTY), run.id)
         return await self.deliver(sub, run)
 
     async def catch_up(self, now: datetime | None = None) -> list[RunResult]:
