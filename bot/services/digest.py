@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from bot.config import DigestConfig
@@ -46,6 +46,7 @@ from bot.services.digest_delivery import (
     PostTransient,
     RunResult,
 )
+from bot.services.digest_fire import record_failed_fire
 from bot.services.digest_subscriptions import (
     DigestSubscriptions,
     DuplicateSubscription,
@@ -295,54 +296,12 @@ class DigestService(DigestSubscriptions):
     async def _fire_failed(
         self, sub_id: int, fire: datetime | None, now: datetime, exc: Exception
     ) -> RunResult:
-        """Record a fire that could not even be planned: a failed ledger row (so status shows
-        it) and the subscription's failing state; logged at ERROR either way."""
+        """Record a fire that could not even be planned (``record_failed_fire``); logged at
+        ERROR either way."""
         reason = f"could not prepare the digest: {exc}"
         log.error("digest %d: %s (gave up within the grace period)", sub_id, reason)
-
-        def record(conn) -> DigestRun | None:
-            sub = store.get_subscription(conn, sub_id)
-            if sub is None:
-                return None
-            at = fire or d.previous_fire(sub.time, sub.zone, now)
-            local: date = d.local_date_for(at, sub.zone)
-            streak, failed = sub.failure_streak, sub.last_failed_date
-            if failed != local:
-                streak, failed = streak + 1, local
-            state = (
-                SubscriptionState.PAUSED
-                if streak >= PAUSE_AFTER_FAILING_DAYS
-                else SubscriptionState.FAILING
-            )
-            with store.transaction(conn):
-                run, _ = store.insert_run(
-                    conn,
-                    subscription_id=sub.id,
-                    local_date=local,
-                    kind="scheduled",
-                    channel_id=sub.channel_id,
-                    scheduled_for=at,
-                    window=d.Window(now, now, now),
-                    status=RunStatus.FAILED,
-                    story_ids=(),
-                    messages=(),
-                    error=reason,
-                    now=now,
-                )
-                store.record_outcome(
-                    conn,
-                    sub.id,
-                    state=state,
-                    failure_streak=streak,
-                    last_failed_date=failed,
-                    last_error=reason,
-                    last_run_at=now,
-                    last_outcome=f"failed: {reason}",
-                )
-            return run
-
         try:
-            run = await self._db(record)
+            run = await self._db(record_failed_fire, sub_id, fire, now, reason)
         except store.LedgerUnavailable as err:
             log.error("digest %d: the failure could not be recorded either: %s", sub_id, err)
             run = None
