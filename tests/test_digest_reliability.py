@@ -329,3 +329,23 @@ async def test_an_identical_second_subscription_is_refused_naming_the_first(db, 
 async def test_default_max_stories_still_applies(db, clock) -> None:
     service = make_service(db, clock, config=DigestConfig(default_max_stories=7))
     assert (await subscribe(service)).max_stories == 7
+
+
+async def test_a_restart_after_a_zone_change_does_not_post_the_new_zones_past_fire(
+    db, clock, tmp_path
+) -> None:
+    poster = FakePoster()
+    service = make_service(db, clock, poster=poster)
+    start = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+    await stories(db, tmp_path, 1, at=start)
+    clock.set(start)
+    sub = await subscribe(service, timezone="Asia/Tokyo")  # 08:00 JST = 23:00 UTC
+    clock.set(datetime(2024, 6, 3, 23, 0, tzinfo=UTC))
+    assert (await service.run_scheduled(sub.id)).status == "sent"
+    # edited at 16:00 UTC, after 08:00 in Los Angeles (15:00 UTC): that fire was never due
+    clock.set(datetime(2024, 6, 4, 16, 0, tzinfo=UTC))
+    await service.edit(GUILD, sub.id, timezone="America/Los_Angeles")
+    await stories(db, tmp_path, 1, at=datetime(2024, 6, 4, 14, 0, tzinfo=UTC), first=50)
+    clock.set(datetime(2024, 6, 4, 17, 0, tzinfo=UTC))  # a restart an hour later
+    assert await make_service(db, clock, poster=poster).catch_up() == []
+    assert len(poster.posts) == 1

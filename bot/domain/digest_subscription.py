@@ -60,6 +60,7 @@ class Subscription:
     last_run_at: datetime | None = None
     last_outcome: str | None = None
     created_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    updated_at: datetime | None = None  # last created or edited (not touched by run outcomes)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -356,7 +356,9 @@ class DigestService(DigestSubscriptions):
             if sub.state is SubscriptionState.PAUSED:
                 continue
             last = d.previous_fire(sub.time, sub.zone, now)
-            if last > sub.created_at:
+            # A fire before the last edit was not this schedule's (a zone or time change): only
+            # fires since are "missed while down".
+            if last > max(sub.created_at, sub.updated_at or sub.created_at):
                 jobs.append(self.run_scheduled(sub.id, scheduled_for=last, now=now))
         results = await asyncio.gather(*jobs)
         return [r for r in results if r.status != "noop"]

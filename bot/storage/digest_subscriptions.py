@@ -17,7 +17,7 @@ from bot.storage.digest_sql import _dt, _ts, transaction
 _SUB_COLS = (
     "id, guild_id, channel_id, name, local_time, timezone, topics, min_quality, max_stories, "
     "include_keywords, exclude_keywords, state, failure_streak, last_failed_date, last_error, "
-    "last_run_at, last_outcome, created_at"
+    "last_run_at, last_outcome, created_at, updated_at"
 )
 
 
@@ -42,6 +42,7 @@ def _subscription(row: Sequence) -> Subscription:
         last_run_at=_dt(row[15]),
         last_outcome=row[16],
         created_at=_dt(row[17]) or datetime(1970, 1, 1, tzinfo=UTC),
+        updated_at=_dt(row[18]),
     )
 
 
