@@ -119,7 +119,9 @@ def status_page(
             lines.append("**Next run:** none while paused; `/digest edit` resumes it")
         if run is not None:
             when = local_time(run.updated_at or run.scheduled_for, sub.timezone)
-            label = "retrying" if run.is_open and run.error else str(run.status)
+            label = (
+                "retrying" if run.is_open and "retrying" in (run.error or "") else str(run.status)
+            )
             outcome = label + (f": {md(run.error, 400)}" if run.error else "")
             sent = f" ({len(run.sent_message_ids)}/{len(run.messages)} messages)"
             lines.append(f"**Last run:** {when} for {run.local_date:%d %b} · {outcome}{sent}")
