@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.domain.digest import Subscription, SubscriptionState, next_fire
 from bot.services.digest import DigestService, RunResult
+from bot.services.digest_delivery import DRAIN_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,12 @@ class DigestScheduler:
             self._catch_up = asyncio.create_task(self.catch_up(), name="digest-catch-up")
 
     async def stop(self) -> None:
-        """Stop firing, and cancel digests being posted: they stay open in the ledger (each
-        message already accepted is recorded) and resume at the next start, within grace."""
+        """Stop firing; let a digest message being posted finish (accepted and recorded, at most
+        ``DRAIN_SECONDS``), then cancel the digests being posted: they stay open in the ledger
+        and resume at the next start, within grace, with the parts not yet recorded."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.service.delivery.drain(DRAIN_SECONDS)
         tasks = [t for t in (self._catch_up, *self._running) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()

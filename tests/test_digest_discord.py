@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli.run import RATE_LIMIT_WAIT
 from bot.config import Config, DatabaseConfig, DigestConfig, DiscordConfig, IngestConfig
 from bot.domain.digest import RunStatus, SubscriptionState
 from bot.scheduler import DigestScheduler
@@ -57,7 +58,12 @@ async def _fast_sleep(_seconds: float) -> None:
 
 @asynccontextmanager
 async def digest_env(
-    tmp_path: Path, n_stories: int = 3, *, before_start: Any = None, **double_kw: Any
+    tmp_path: Path,
+    n_stories: int = 3,
+    *,
+    before_start: Any = None,
+    later_delays: tuple[float, ...] = (),
+    **double_kw: Any,
 ) -> AsyncIterator[Env]:
     clock = Clock(DAY1 - timedelta(hours=1))
     async with open_database(tmp_path / "bot.db") as db:
@@ -75,6 +81,7 @@ async def digest_env(
             clock=clock,
             sleep=_fast_sleep,
             retry_delays=(0.01, 0.01),
+            later_delays=later_delays,
         )
         services = Services(query=query, ingest=IngestService(db, workers=1), digests=digests)
         config = Config(
@@ -93,6 +100,7 @@ async def digest_env(
                 config=config,
                 extensions=extensions,
                 on_close=[scheduler.close_hook()],
+                max_ratelimit_timeout=RATE_LIMIT_WAIT,
             )
             async with running_client(double, bot, DEFAULT_TOKEN, timeout=10):
                 await bot.tree.sync()

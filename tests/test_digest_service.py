@@ -70,7 +70,7 @@ async def test_subscribe_validates_and_caps(db, clock, tmp_path) -> None:
         await subscribe(service, topics="Knitting")
     await subscribe(service)
     with pytest.raises(TooManySubscriptions):
-        await subscribe(service)
+        await subscribe(service, time="09:00")
     assert len(await service.subscriptions(GUILD)) == 2
     with pytest.raises(SubscriptionNotFound):
         await service.get(GUILD + 1, sub.id)  # another guild's digest is invisible
@@ -309,13 +309,13 @@ async def test_transient_errors_are_retried_with_backoff(db, clock, tmp_path) ->
     sub = await subscribe(service)
     assert (await service.run_scheduled(sub.id, now=DAY1)).status == "sent"
     assert slept == [1.0, 2.0] and len(poster.posts) == 1
-    # always failing: the run fails, the subscription stays active, the error is recorded
+    # always failing: the run fails, the failed day is visible (failing), the error recorded
     poster.failures[CHANNEL] = [PostTransient("500 Internal Server Error")] * 10
     await many_stories(db, tmp_path / "more", 1, at=DAY1 + timedelta(days=1), first=100)
     result = await service.run_scheduled(sub.id, now=DAY1 + timedelta(days=1))
     assert result.status == "failed"
     current = await service.get(GUILD, sub.id)
-    assert current.state is SubscriptionState.ACTIVE and "500" in current.last_error
+    assert current.state is SubscriptionState.FAILING and "500" in current.last_error
 
 
 async def test_one_failing_subscription_does_not_delay_others(db, clock, tmp_path) -> None:

@@ -80,7 +80,7 @@ async def test_subscription_round_trip_and_cap(db) -> None:
     assert len(await db.run(store.list_subscriptions, None)) == 3
 
 
-async def test_ledger_is_unique_per_subscription_and_local_date(db) -> None:
+async def test_ledger_is_unique_per_subscription_and_fire_instant(db) -> None:
     sub = await db.run(store.insert_subscription, draft(), NOW, None)
     run, created = await new_run(db, sub.id)
     again, created_again = await new_run(db, sub.id)
@@ -91,8 +91,8 @@ async def test_ledger_is_unique_per_subscription_and_local_date(db) -> None:
             lambda c: c.execute(
                 "INSERT INTO digest_runs(subscription_id, local_date, kind, channel_id, "
                 "scheduled_for, window_start, window_end, status, created_at, updated_at) "
-                "VALUES (?, '2024-06-03', 'scheduled', 2, 0, 0, 0, 'planned', 0, 0)",
-                (sub.id,),
+                "VALUES (?, '2024-06-04', 'scheduled', 2, ?, 0, 0, 'planned', 0, 0)",
+                (sub.id, int(NOW.timestamp())),
             )
         )
 
@@ -108,6 +108,10 @@ async def test_messages_are_recorded_one_by_one(db) -> None:
     assert await db.run(store.sent_story_ids, 2, NOW - timedelta(days=1)) == {100}
     await db.run(store.record_message, run, 1, 556, NOW)
     await db.run(store.record_message, run, 2, 557, NOW)
+    run = await db.run(store.get_run, run.id)
+    assert run.status is d.RunStatus.SENDING and run.remaining == ()  # until marked sent
+    assert await db.run(store.previous_window_end, sub.id) is None
+    await db.run(store.mark_sent, run.id, None, NOW)
     run = await db.run(store.get_run, run.id)
     assert run.status is d.RunStatus.SENT and await db.run(store.open_runs) == []
     assert await db.run(store.previous_window_end, sub.id) == NOW

@@ -50,6 +50,16 @@ BAD_TOKEN = (
 )
 
 
+REVOKED_TOKEN = (
+    "newsbot: Discord rejected the token while running (gateway close code 4004, authentication "
+    "failed). Reset it in the developer portal (Applications -> your app -> Bot -> Reset Token) "
+    "and set DISCORD_TOKEN again."
+)
+# The longest rate limit discord.py waits out; longer ones (a global 429 of a day) raise, and the
+# digest delivery retries later within its grace period instead of stalling every digest.
+RATE_LIMIT_WAIT = 60.0
+
+
 def point_at_endpoints(cfg: DiscordConfig) -> None:
     """Use a REST proxy / gateway other than Discord's own (config or NEWSBOT_DISCORD_* env)."""
     if cfg.api_base:
@@ -96,6 +106,7 @@ async def open_bot(
             extensions=extensions,
             on_close=close_hooks,
             serving=serving,
+            max_ratelimit_timeout=RATE_LIMIT_WAIT,
         )
         await stack.enter_async_context(bot)  # closed (bot.close) before the database
         yield bot
@@ -145,6 +156,11 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             await bot.start(token)
         except discord.LoginFailure:
             print(BAD_TOKEN, file=sys.stderr)
+            return EXIT_USAGE
+        except discord.ConnectionClosed as exc:
+            if exc.code != 4004:
+                raise
+            print(REVOKED_TOKEN, file=sys.stderr)
             return EXIT_USAGE
         except (discord.HTTPException, OSError) as exc:  # login failed: Discord down, no network
             print(f"newsbot: cannot log in to Discord: {exc}", file=sys.stderr)

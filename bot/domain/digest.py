@@ -13,6 +13,7 @@ Callers outside the domain import from here (``from bot.domain import digest as 
 
 from __future__ import annotations
 
+from bot.domain.digest_messages import md_text
 from bot.domain.digest_plan import OPEN_STATUSES, DigestPlan, DigestRun, RunStatus, build_plan
 from bot.domain.digest_schedule import fire_time, local_date_for, next_fire, previous_fire
 from bot.domain.digest_selection import (
@@ -79,6 +80,7 @@ __all__ = [
     "keyword_pattern",
     "keywords_pass",
     "local_date_for",
+    "md_text",
     "next_fire",
     "parse_keywords",
     "parse_time",

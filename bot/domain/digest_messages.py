@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from bot.domain.display import no_mentions, safe_url, shorten, squash
 from bot.domain.views import StoryRow
@@ -24,17 +25,69 @@ EXCERPT_LIMIT = 600
 # a line-start marker; the Discord layer's own ``bot.ui.text.md`` uses discord.py's rules.
 _MD_ANY = re.compile(r"([\\*_~`|\[\]])")
 _MD_START = re.compile(r"^([>#-]|\d+\.|\+)")
+# Defence in depth at render: C0/C1 controls (NUL included; tabs and newlines are folded by
+# ``squash``), zero-width and bidirectional overrides never reach a digest.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+_URL_SAFE = "/?#[]@!$&'*+,;=:%~"
+NONCE_LIMIT = 25  # Discord's longest nonce
+
+
+def no_controls(text: str | None) -> str:
+    return _CONTROL.sub("", text or "")
+
+
+def link(url: str | None) -> str | None:
+    """A link Discord accepts: http(s) only (``safe_url``), the host IDNA-encoded (punycode),
+    anything else non-ASCII percent-encoded; None when the url cannot be encoded."""
+    url = safe_url(url)
+    if url is None:
+        return None
+    if url.isascii():
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        ascii_host = host.encode("idna").decode("ascii")
+        netloc = parts.netloc.rsplit("@", 1)
+        userinfo = quote(netloc[0], safe=_URL_SAFE) + "@" if len(netloc) == 2 else ""
+        port = f":{parts.port}" if parts.port is not None else ""
+        if ":" in ascii_host:
+            ascii_host = f"[{ascii_host}]"
+        out = urlunsplit(
+            (
+                parts.scheme,
+                userinfo + ascii_host + port,
+                quote(parts.path, safe=_URL_SAFE),
+                quote(parts.query, safe=_URL_SAFE),
+                quote(parts.fragment, safe=_URL_SAFE),
+            )
+        )
+    except (UnicodeError, ValueError):
+        return None
+    return out if out.isascii() and len(out) <= 2000 else None
+
+
+def part_nonce(run_id: int, position: int) -> str:
+    """The nonce of one message part of a ledger run: the same on every attempt (so Discord
+    drops a repeat), different for every part, within Discord's 25 characters."""
+    nonce = f"nb{run_id}.{position}"  # SQLite ids have at most 19 digits: at most 25 characters
+    if len(nonce) > NONCE_LIMIT:
+        raise ValueError(f"nonce {nonce!r} is longer than Discord's {NONCE_LIMIT} characters")
+    return nonce
 
 
 def plain_text(text: str | None, limit: int) -> str:
     """Article text for places without markdown (footers): one line, mentions neutralised."""
-    return no_mentions(shorten(squash(text, limit), limit))
+    return no_mentions(shorten(squash(no_controls(text), limit), limit))
 
 
 def md_text(text: str | None, limit: int) -> str:
     """Article text for markdown places: one line, shortened, then markdown escaped and mentions
     neutralised (so it may grow a little past ``limit``; callers leave room)."""
-    out = shorten(squash(text, limit), limit)
+    out = shorten(squash(no_controls(text), limit), limit)
     return no_mentions(_MD_START.sub(r"\\\1", _MD_ANY.sub(r"\\\1", out)))
 
 
@@ -89,11 +142,11 @@ def story_embed(
     footer.append(f"story #{story.id}")
     return EmbedSpec(
         title=shorten(md_text(lead.title, 240), TITLE_LIMIT) or f"Story #{story.id}",
-        url=safe_url(lead.url),
+        url=link(lead.url),
         description="\n\n".join(parts),
         footer=plain_text(" · ".join(footer), 500),
         timestamp=story.last_published_at,
-        thumbnail_url=safe_url(lead.image_url),
+        thumbnail_url=link(lead.image_url),
         color=color,
     )
 
@@ -135,6 +188,55 @@ def plan_messages(
         )
         for n, group in enumerate(groups)
     )
+
+
+_HEADER_COUNT = re.compile(r" · (\d+ stor(?:y|ies)|nothing new today)$")
+_EMBED_INDEX = re.compile(r"\bembeds\.(\d+)\b")
+_MAX_FIELD_INDEX = 10
+
+
+def _recount(content: str | None, count: int) -> str | None:
+    if content is None:
+        return None
+    stories = "nothing new today" if count == 0 else f"{count} stor{'y' if count == 1 else 'ies'}"
+    return _HEADER_COUNT.sub(f" · {stories}", content)
+
+
+def without_refused(
+    messages: Sequence[MessagePlan], position: int, error: str
+) -> tuple[tuple[MessagePlan, ...], tuple[int, ...]] | None:
+    """The plan with the part at ``position`` (refused by Discord with ``error``, e.g. "In
+    embeds.2.url: Not a well formed URL.") re-rendered without the offending story.
+
+    The embeds named in the error are dropped; when the error names none, a part of several
+    embeds is split in two (the next attempt narrows it down), and a part of one embed drops it.
+    Returns (new plan, ids of the dropped stories), or None when nothing can be dropped (the
+    part has no embed: the header itself was refused). Parts before ``position`` are unchanged.
+    """
+    part = messages[position]
+    if not part.embeds:
+        return None
+    named = {int(i) for i in _EMBED_INDEX.findall(error) if int(i) < len(part.embeds)}
+    before, after = tuple(messages[:position]), tuple(messages[position + 1 :])
+    if not named and len(part.embeds) > 1:
+        half = len(part.embeds) // 2
+        first = MessagePlan(part.content, part.embeds[:half], part.story_ids[:half])
+        second = MessagePlan(None, part.embeds[half:], part.story_ids[half:])
+        return (*before, first, second, *after), ()
+    drop = named or {0}
+    kept = [i for i in range(len(part.embeds)) if i not in drop]
+    dropped = tuple(part.story_ids[i] for i in sorted(drop) if i < len(part.story_ids))
+    new = MessagePlan(
+        part.content,
+        tuple(part.embeds[i] for i in kept),
+        tuple(part.story_ids[i] for i in kept if i < len(part.story_ids)),
+    )
+    middle = (new,) if new.content or new.embeds else ()
+    plan = (*before, *middle, *after)
+    if plan and plan[0].content is not None:
+        count = sum(len(m.story_ids) for m in plan)
+        plan = (replace(plan[0], content=_recount(plan[0].content, count)), *plan[1:])
+    return plan, dropped
 
 
 # -- ledger payloads -----------------------------------------------------------------------------

@@ -19,6 +19,15 @@ MAX_TOPICS = 10
 MAX_KEYWORDS = 10
 MAX_KEYWORD_LEN = 60
 MAX_NAME_LEN = 80
+# Names zoneinfo knows that are not places: the host's own zone, and tzdata's placeholder.
+NOT_ZONES = frozenset({"localtime", "Factory"})
+
+
+def _echo(text: str | None, limit: int) -> str:
+    """User input quoted back in an error: shortened, markdown escaped, mentions neutralised."""
+    from bot.domain.digest_messages import md_text  # the one escaping rule of the digest domain
+
+    return md_text(text, limit)
 
 
 class DigestInputError(ValueError):
@@ -51,6 +60,7 @@ class Subscription:
     last_run_at: datetime | None = None
     last_outcome: str | None = None
     created_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    updated_at: datetime | None = None  # last created or edited (not touched by run outcomes)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -69,15 +79,13 @@ def parse_time(text: str) -> time:
     """``"HH:MM"`` (24 h; ``7:05``, ``07.05`` and ``07h05`` also accepted) into a ``time``."""
     match = _HHMM.match(text or "")
     if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise DigestInputError(
-            f"“{(text or '')[:20]}” is not a time: use 24-hour HH:MM, e.g. 08:30"
-        )
+        raise DigestInputError(f"“{_echo(text, 20)}” is not a time: use 24-hour HH:MM, e.g. 08:30")
     return time(int(match[1]), int(match[2]))
 
 
 @functools.cache
 def _zone_names() -> dict[str, str]:
-    return {name.casefold(): name for name in available_timezones()}
+    return {name.casefold(): name for name in available_timezones() - NOT_ZONES}
 
 
 def parse_timezone(text: str) -> str:
@@ -85,7 +93,7 @@ def parse_timezone(text: str) -> str:
     name = _zone_names().get((text or "").strip().casefold())
     if name is None:
         raise DigestInputError(
-            f"“{(text or '')[:60]}” is not a time zone: pick an IANA name such as Europe/London."
+            f"“{_echo(text, 60)}” is not a time zone: pick an IANA name such as Europe/London."
         )
     return name
 

@@ -8,11 +8,16 @@ No Discord types: messages leave through an injected :class:`Poster`, whose fail
 module's :class:`DeliveryError` subclasses. The slash commands, the scheduler and the CLI call the
 same methods.
 
-Exactly once: a digest's stories and message plan are written to the ledger (``digest_runs``) before
-anything is posted, and each message id is recorded as soon as Discord accepted it, so a restart
-resumes with the remaining messages only; a scheduled digest is unique per (subscription, local
-date). Each post carries a nonce derived from (run, message), which Discord uses to drop a repeat
-of a post whose reply was lost.
+Exactly once: planning a digest is one write transaction that chooses its stories (leaving out
+those sent to the channel or reserved by another open run there) and claims the run in the ledger
+(``digest_runs``) with its message plan, before anything is posted; each message id is recorded as
+soon as Discord accepted it, so a restart resumes with the remaining messages only, the one in
+flight re-sent with the same nonce (see ``digest_delivery``). A scheduled digest is unique per
+(subscription, fire instant in UTC), so a change of time zone never makes the next one a noop.
+
+A database error while planning (a lock held by another process, a full disk) is retried with a
+bounded backoff within the grace period; a fire that finally fails is recorded (a failed ledger
+row and the subscription's last error, when the database takes writes again) and logged.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from bot.config import DigestConfig
 from bot.domain import digest as d
@@ -28,6 +34,7 @@ from bot.domain.digest import DigestPlan, DigestRun, RunStatus, Subscription, Su
 from bot.services.digest_build import DigestBuilder, Score
 from bot.services.digest_delivery import (
     CONCURRENCY,
+    LATER_DELAYS,
     PAUSE_AFTER_FAILING_DAYS,
     RETRY_DELAYS,
     ChannelGone,
@@ -35,11 +42,14 @@ from bot.services.digest_delivery import (
     DeliveryError,
     Poster,
     PostForbidden,
+    PostRejected,
     PostTransient,
     RunResult,
 )
+from bot.services.digest_fire import record_failed_fire
 from bot.services.digest_subscriptions import (
     DigestSubscriptions,
+    DuplicateSubscription,
     InvalidDigestInput,
     SubscriptionNotFound,
     SubscriptionStatus,
@@ -49,7 +59,11 @@ from bot.services.errors import UserError
 from bot.storage import digests as store
 from bot.storage.db import Database
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# Between attempts to plan a fire whose database work failed (bounded by the grace period).
+PLAN_RETRY_DELAYS = (5.0, 15.0, 60.0, 300.0, 900.0, 1800.0)
 
 __all__ = [
     "CONCURRENCY",
@@ -59,8 +73,10 @@ __all__ = [
     "DeliveryError",
     "DeliveryUnavailable",
     "DigestService",
+    "DuplicateSubscription",
     "InvalidDigestInput",
     "PostForbidden",
+    "PostRejected",
     "PostTransient",
     "Poster",
     "RunResult",
@@ -94,6 +110,8 @@ class DigestService(DigestSubscriptions):
         poster: Poster | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         retry_delays: Sequence[float] = RETRY_DELAYS,
+        later_delays: Sequence[float] = LATER_DELAYS,
+        plan_retry_delays: Sequence[float] = PLAN_RETRY_DELAYS,
         concurrency: int = CONCURRENCY,
         color: int | None = 0x2B6CB0,
     ) -> None:
@@ -103,6 +121,7 @@ class DigestService(DigestSubscriptions):
         super().__init__(db, config, topic_name=topic_name, clock=clock)
         self.score = score
         self.color = color
+        self.plan_retry_delays = tuple(plan_retry_delays)
         self._builder = DigestBuilder(score, post_when_empty=config.post_when_empty, color=color)
         self.delivery = Deliverer(
             db,
@@ -111,7 +130,9 @@ class DigestService(DigestSubscriptions):
             poster=poster,
             sleep=sleep,
             retry_delays=retry_delays,
+            later_delays=later_delays,
             concurrency=concurrency,
+            grace=timedelta(hours=config.grace_hours),
         )
 
     @property
@@ -143,31 +164,36 @@ class DigestService(DigestSubscriptions):
     def _record_plan(
         self, conn, sub: Subscription, plan: DigestPlan, *, kind: str, at: datetime, now: datetime
     ) -> tuple[DigestRun, bool]:
+        """Claim the run (call inside the transaction that built ``plan``: choosing the stories
+        and reserving them for the channel are one step)."""
         status = RunStatus.PLANNED if plan.messages else RunStatus.EMPTY
-        with store.transaction(conn):
-            run, created = store.insert_run(
-                conn,
-                subscription_id=sub.id,
-                local_date=plan.local_date,
-                kind=kind,
-                channel_id=sub.channel_id,
-                scheduled_for=at,
-                window=plan.window,
-                status=status,
-                story_ids=plan.story_ids,
-                messages=plan.messages,
-                error=None,
-                now=now,
-            )
-            if created and status is RunStatus.EMPTY:
-                _note_outcome(conn, sub, now, "nothing new")
+        run, created = store.insert_run(
+            conn,
+            subscription_id=sub.id,
+            local_date=plan.local_date,
+            kind=kind,
+            channel_id=sub.channel_id,
+            scheduled_for=at,
+            window=plan.window,
+            status=status,
+            story_ids=plan.story_ids,
+            messages=plan.messages,
+            error=None,
+            now=now,
+        )
+        if created and status is RunStatus.EMPTY:
+            _note_outcome(conn, sub, now, "nothing new")
         return run, created
 
     async def preview(self, guild_id: int, sub_id: int) -> DigestPlan:
         """Exactly what the digest would post if it ran now (nothing is recorded)."""
         sub = await self.get(guild_id, sub_id)
         now = self.clock()
-        return await self.db.run(self._build, sub, d.local_date_for(now, sub.zone), now)
+        return await self._db(self._build, sub, d.local_date_for(now, sub.zone), now)
+
+    async def _db(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(conn, *args)`` on the database thread, driver errors as ``LedgerUnavailable``."""
+        return await self.db.run(store.guarded(fn), *args)
 
     # -- running --------------------------------------------------------------------------------
     def _plan_scheduled(self, conn, sub_id: int, at: datetime | None, now: datetime):
@@ -176,9 +202,10 @@ class DigestService(DigestSubscriptions):
             return sub, None
         at = at or d.previous_fire(sub.time, sub.zone, now)
         local_date = d.local_date_for(at, sub.zone)
-        existing = store.scheduled_run(conn, sub.id, local_date)
+        existing = store.scheduled_run(conn, sub.id, at)
         if existing is not None:
             return sub, existing
+        self.delivery.checkpoint("plan")
         late = now - at
         if late > self.grace:
             error = (
@@ -210,19 +237,75 @@ class DigestService(DigestSubscriptions):
                 error,
             )
             return sub, run
-        plan = self._build(conn, sub, local_date, now)
-        run, _ = self._record_plan(conn, sub, plan, kind="scheduled", at=at, now=now)
+        with store.transaction(conn):
+            plan = self._build(conn, sub, local_date, now)
+            run, _ = self._record_plan(conn, sub, plan, kind="scheduled", at=at, now=now)
         return sub, run
 
     async def run_scheduled(
         self, sub_id: int, *, scheduled_for: datetime | None = None, now: datetime | None = None
     ) -> RunResult:
         """The scheduled digest of ``sub_id`` for the fire time ``scheduled_for`` (default: the
-        latest at or before ``now``): posted, resumed, skipped (past grace) or nothing to do."""
-        planned = await self.plan_scheduled(sub_id, scheduled_for=scheduled_for, now=now)
+        latest at or before ``now``): posted, resumed, skipped (past grace) or nothing to do.
+
+        A database error while planning is retried (``plan_retry_delays``) as long as the fire
+        is within the grace period; a fire that finally fails is recorded and logged."""
+        now = now or self.clock()
+        fire = scheduled_for
+        attempt = 0
+        while True:
+            try:
+                planned = await self.plan_scheduled(sub_id, scheduled_for=fire, now=now)
+                break
+            except store.LedgerUnavailable as exc:
+                if fire is None:
+                    sub = await self._subscription_or_none(sub_id)
+                    fire = None if sub is None else d.previous_fire(sub.time, sub.zone, now)
+                delay = self._plan_delay(attempt, fire)
+                if delay is None or fire is None:
+                    return await self._fire_failed(sub_id, fire, now, exc)
+                log.warning(
+                    "digest %d: cannot plan the digest due at %s: %s; retrying in %.0f s",
+                    sub_id,
+                    fire.isoformat(),
+                    exc,
+                    delay,
+                )
+                attempt += 1
+                await self.sleep(delay)
+                now = self.clock()
         if planned is None:
             return RunResult(sub_id, "noop")
+        self.delivery.checkpoint("claimed")
         return await self.deliver(*planned)
+
+    async def _subscription_or_none(self, sub_id: int) -> Subscription | None:
+        try:
+            return await self._db(store.get_subscription, sub_id)
+        except store.LedgerUnavailable:
+            return None
+
+    def _plan_delay(self, attempt: int, fire: datetime | None) -> float | None:
+        if fire is None or not self.plan_retry_delays:
+            return None
+        delay = self.plan_retry_delays[min(attempt, len(self.plan_retry_delays) - 1)]
+        if self.clock() + timedelta(seconds=delay) > fire + self.grace:
+            return None
+        return delay
+
+    async def _fire_failed(
+        self, sub_id: int, fire: datetime | None, now: datetime, exc: Exception
+    ) -> RunResult:
+        """Record a fire that could not even be planned (``record_failed_fire``); logged at
+        ERROR either way."""
+        reason = f"could not prepare the digest: {exc}"
+        log.error("digest %d: %s (gave up within the grace period)", sub_id, reason)
+        try:
+            run = await self._db(record_failed_fire, sub_id, fire, now, reason)
+        except store.LedgerUnavailable as err:
+            log.error("digest %d: the failure could not be recorded either: %s", sub_id, err)
+            run = None
+        return RunResult(sub_id, str(RunStatus.FAILED), run.id if run else None, error=reason)
 
     async def deliver(self, sub: Subscription, run: DigestRun) -> RunResult:
         """Post the messages of ``run`` not yet sent (see :class:`Deliverer`)."""
@@ -234,7 +317,7 @@ class DigestService(DigestSubscriptions):
         """Build the digest and record it in the ledger (or find the recorded one); None when
         the subscription is gone or paused. :meth:`run_scheduled` is this, then :meth:`deliver`."""
         now = now or self.clock()
-        sub, run = await self.db.run(self._plan_scheduled, sub_id, scheduled_for, now)
+        sub, run = await self._db(self._plan_scheduled, sub_id, scheduled_for, now)
         return None if sub is None or run is None else (sub, run)
 
     async def send_now(self, guild_id: int, sub_id: int) -> RunResult:
@@ -245,10 +328,19 @@ class DigestService(DigestSubscriptions):
         now = self.clock()
 
         def plan(conn):
-            built = self._build(conn, sub, d.local_date_for(now, sub.zone), now)
-            return self._record_plan(conn, sub, built, kind="manual", at=now, now=now)[0]
+            with store.transaction(conn):
+                built = self._build(conn, sub, d.local_date_for(now, sub.zone), now)
+                return self._record_plan(conn, sub, built, kind="manual", at=now, now=now)[0]
 
-        run = await self.db.run(plan)
+        try:
+            run = await self._db(plan)
+        except store.LedgerUnavailable as exc:
+            log.warning("digest %d: send-now could not be planned: %s", sub.id, exc)
+            raise DeliveryUnavailable(
+                "The database is busy right now, so nothing was posted; try again in a minute."
+            ) from None
+        if run.status is RunStatus.EMPTY:
+            return RunResult(sub.id, str(RunStatus.EMPTY), run.id)
         return await self.deliver(sub, run)
 
     async def catch_up(self, now: datetime | None = None) -> list[RunResult]:
@@ -256,7 +348,7 @@ class DigestService(DigestSubscriptions):
         now = now or self.clock()
         subs = {s.id: s for s in await self.all_subscriptions()}
         jobs: list[Awaitable[RunResult]] = []
-        for run in await self.db.run(store.open_runs):
+        for run in await self._db(store.open_runs):
             sub = subs.get(run.subscription_id)
             if sub is not None:
                 jobs.append(self._resume(sub, run, now))
@@ -264,7 +356,9 @@ class DigestService(DigestSubscriptions):
             if sub.state is SubscriptionState.PAUSED:
                 continue
             last = d.previous_fire(sub.time, sub.zone, now)
-            if last > sub.created_at:
+            # A fire before the last edit was not this schedule's (a zone or time change): only
+            # fires since are "missed while down".
+            if last > max(sub.created_at, sub.updated_at or sub.created_at):
                 jobs.append(self.run_scheduled(sub.id, scheduled_for=last, now=now))
         results = await asyncio.gather(*jobs)
         return [r for r in results if r.status != "noop"]
@@ -277,7 +371,7 @@ class DigestService(DigestSubscriptions):
             f"interrupted after {len(run.sent_message_ids)} of {len(run.messages)} messages and "
             f"not resumed: {_ago(late)} late, past the grace period"
         )
-        await self.db.run(store.finish_run, run.id, RunStatus.FAILED, error, now)
+        await self._db(store.finish_run, run.id, RunStatus.FAILED, error, now)
         return RunResult(sub.id, str(RunStatus.FAILED), run.id, error=error)
 
 

@@ -104,9 +104,11 @@ class DigestBuilder:
         first = None if previous is not None else store.first_attempt(conn, sub.id)
         window = d.digest_window(previous, pool.until, first)
         pool.ensure(conn, window.since)
+        # "Sent" includes what another digest of the channel planned and has not finished (or
+        # given up): those stories are reserved by its open ledger run.
         sent = store.sent_story_ids(
             conn, sub.channel_id, now - timedelta(days=store.SENT_MEMORY_DAYS)
-        )
+        ) | store.reserved_story_ids(conn, sub.channel_id)
         chosen = d.select_stories(pool.ranked, sub, window, sent, ranked=True)
         return d.build_plan(
             sub,

@@ -1,10 +1,28 @@
-"""Posting a planned digest, exactly once: message by message, each id recorded as it is sent.
+"""Posting a planned digest, exactly once by construction.
+
+The run was claimed in the ledger (its stories reserved for the channel, its message parts
+planned) before this module sees it. Each part is posted with a deterministic nonce
+(``part_nonce(run id, position)``, Discord's ``enforce_nonce``) and its message id recorded the
+moment Discord accepted it, so a crash or shutdown at any step resumes with the same parts: the
+recorded ones are skipped, the one in flight is re-sent with the same nonce and Discord returns the
+message it already created instead of posting it twice. The run is marked sent (and its outcome
+recorded) in one last transaction.
 
 No Discord types: messages leave through a :class:`Poster`, whose failures are
-:class:`DeliveryError` subclasses. Failure policy: 403 makes the subscription *failing* (paused
-after 3 failing days in a row), 404 pauses it, transient errors (5xx, network) are retried with
-backoff within the run; 429 is the client's to obey. Each run holds one of ``concurrency`` slots,
-so one slow channel never delays the others beyond that bound.
+:class:`DeliveryError` subclasses. Failure policy:
+
+* 400 (:class:`PostRejected`): the story Discord refused is dropped from the part (the part is
+  re-rendered without it, or split to find it; bounded) and the rest is posted; the drop is
+  reported in the run's record, the subscription's outcome and the log;
+* 5xx, network errors and rate limits the client would not wait out (:class:`PostTransient`), and
+  a ledger that cannot be written: retried with backoff within the run, then again later with a
+  longer backoff as long as the run is within the grace period (the reason shown in
+  ``/digest status``), then failed;
+* 403 and every final failure make the subscription *failing* (paused after 3 failing days in a
+  row); 404 pauses it at once.
+
+Each run holds one of ``concurrency`` slots, so one slow channel never delays the others beyond
+that bound. :meth:`Deliverer.drain` (shutdown) lets the part being posted finish, then stops.
 """
 
 from __future__ import annotations
@@ -13,58 +31,69 @@ import asyncio
 import logging
 import time as _time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Protocol
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from bot.domain.digest import DigestRun, RunStatus, Subscription, SubscriptionState
-from bot.domain.digest_messages import MessagePlan
+from bot.domain.digest_messages import MessagePlan, part_nonce, without_refused
+from bot.services.digest_outcomes import (
+    ChannelGone,
+    DeliveryError,
+    Poster,
+    PostForbidden,
+    PostRejected,
+    PostTransient,
+    RunResult,
+)
 from bot.storage import digests as store
 from bot.storage.db import Database
+
+__all__ = [
+    "CONCURRENCY",
+    "DRAIN_SECONDS",
+    "LATER_DELAYS",
+    "PAUSE_AFTER_FAILING_DAYS",
+    "RETRY_DELAYS",
+    "ChannelGone",
+    "Deliverer",
+    "DeliveryError",
+    "PostForbidden",
+    "PostRejected",
+    "PostTransient",
+    "Poster",
+    "RunResult",
+]
 
 log = logging.getLogger(__name__)
 
 PAUSE_AFTER_FAILING_DAYS = 3
 RETRY_DELAYS = (2.0, 5.0, 15.0)  # seconds between attempts after a transient failure
+LATER_DELAYS = (60.0, 300.0, 900.0, 1800.0, 3600.0)  # then between retries of the run, in grace
+MAX_REFUSALS = 12  # 400 replies handled per run (drops and splits) before the run fails
+DRAIN_SECONDS = 5.0  # shutdown waits this long at most for the part being posted
 CONCURRENCY = 50  # digests being posted at once
+NOTE_SEP = " | "
 
 Listener = Callable[[int, Subscription | None], None]
+Checkpoint = Callable[[str], None]
 
 
-class DeliveryError(Exception):
-    """A post failed; ``str(err)`` is a reason fit for ``/digest status``."""
+def _no_checkpoint(_step: str) -> None:
+    return None
 
 
-class PostForbidden(DeliveryError):
-    """403: the bot lacks access or a permission in the channel."""
-
-
-class ChannelGone(DeliveryError):
-    """404: the channel no longer exists (or the bot can no longer see that it does)."""
-
-
-class PostTransient(DeliveryError):
-    """5xx, a network error, or a rate limit the client gave up on: worth retrying."""
-
-
-class Poster(Protocol):
-    async def post(self, channel_id: int, message: MessagePlan, *, nonce: str) -> int:
-        """Post one message; return its id or raise a :class:`DeliveryError`."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    subscription_id: int
-    status: str  # a RunStatus value, or "noop" (nothing to do: already done, paused, in flight)
-    run_id: int | None = None
-    stories: int = 0
-    messages_sent: int = 0
-    error: str | None = None
+def _notes(run: DigestRun) -> list[str]:
+    """The run's lasting notes (dropped stories), without a previous "retrying" note."""
+    return [n for n in (run.error or "").split(NOTE_SEP) if n and not n.startswith("retrying")]
 
 
 class Deliverer:
-    """Posts ledger runs through ``poster``; ``changed(sub_id, sub)`` hears of state changes."""
+    """Posts ledger runs through ``poster``; ``changed(sub_id, sub)`` hears of state changes.
+
+    ``checkpoint(step)`` is called at each named step of a post ("posted:<i>" after part i was
+    accepted and before it is recorded, "recorded:<i>", "before-sent"); tests make it raise to
+    kill the process there.
+    """
 
     def __init__(
         self,
@@ -75,28 +104,74 @@ class Deliverer:
         poster: Poster | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         retry_delays: Sequence[float] = RETRY_DELAYS,
+        later_delays: Sequence[float] = LATER_DELAYS,
         concurrency: int = CONCURRENCY,
+        grace: timedelta = timedelta(hours=6),
     ) -> None:
         self.db = db
         self.clock = clock
         self.poster = poster
         self.sleep = sleep
         self.retry_delays = tuple(retry_delays)
+        self.later_delays = tuple(later_delays)
+        self.grace = grace
+        self.checkpoint: Checkpoint = _no_checkpoint
         self._changed = changed
         self._slots = asyncio.Semaphore(concurrency)
         self._inflight: set[int] = set()
+        self._stopping = False
+        self._posting = 0
+        self._idle: asyncio.Event | None = None
 
+    # -- shutdown -------------------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def drain(self, limit: float = DRAIN_SECONDS) -> bool:
+        """Start no new part; wait (at most ``limit`` s) until the parts being posted are
+        accepted and recorded. True when nothing is left in flight."""
+        self._stopping = True
+        if self._posting == 0:
+            return True
+        idle = self._idle_event()
+        try:
+            await asyncio.wait_for(idle.wait(), limit)
+        except TimeoutError:
+            log.warning("digest shutdown: a message still in flight after %.0f s", limit)
+            return False
+        return True
+
+    def _idle_event(self) -> asyncio.Event:
+        if self._idle is None:
+            self._idle = asyncio.Event()
+            if self._posting == 0:
+                self._idle.set()
+        return self._idle
+
+    def _begin_post(self) -> None:
+        self._posting += 1
+        self._idle_event().clear()
+
+    def _end_post(self) -> None:
+        self._posting -= 1
+        if self._posting == 0:
+            self._idle_event().set()
+
+    # -- delivery -------------------------------------------------------------------------------
     async def deliver(self, sub: Subscription, run: DigestRun) -> RunResult:
         """Post the messages of ``run`` not yet sent (bounded concurrency across runs)."""
         if not run.is_open or run.id in self._inflight:
             return RunResult(sub.id, "noop", run.id)
         if self.poster is None:
             return RunResult(sub.id, "noop", run.id, error="no poster attached")
+        if self._stopping:
+            return RunResult(sub.id, "interrupted", run.id, error="shutting down")
         self._inflight.add(run.id)
         try:
             async with self._slots:
                 # Re-read the row: ``run`` may be stale (another caller finished it meanwhile).
-                fresh = await self.db.run(store.get_run, run.id)
+                fresh = await self.db.run(store.guarded(store.get_run), run.id)
                 if fresh is None or not fresh.is_open:
                     return RunResult(sub.id, "noop", run.id)
                 return await self._post_run(sub, fresh)
@@ -105,35 +180,168 @@ class Deliverer:
 
     async def _post_run(self, sub: Subscription, run: DigestRun) -> RunResult:
         started = _time.perf_counter()
-        sent = len(run.sent_message_ids)
-        for position in run.remaining:
+        refusals = later = 0
+        dropped: list[int] = []
+        while run.remaining:
+            position = run.remaining[0]
+            if self._stopping:
+                return RunResult(
+                    sub.id, "interrupted", run.id, len(run.story_ids), len(run.sent_message_ids)
+                )
             try:
-                message_id = await self._post(run, position)
+                message_id = await self._post_part(run, position)
+            except PostRejected as exc:
+                refusals += 1
+                fixed = (
+                    without_refused(run.messages, position, str(exc))
+                    if refusals <= MAX_REFUSALS
+                    else None
+                )
+                if fixed is None:
+                    return await self._failed(sub, run, exc)
+                run, gone = await self._replan(sub, run, fixed, exc)
+                dropped.extend(gone)
+                continue
+            except (PostTransient, store.LedgerUnavailable) as exc:
+                delay = self._later_delay(run, later)
+                if delay is None:
+                    return await self._failed(sub, run, exc)
+                later += 1
+                again = await self._wait_and_reread(sub, run, exc, delay)
+                if again is None or not again.is_open:
+                    return RunResult(sub.id, "noop", run.id)
+                run = again
+                continue
             except DeliveryError as exc:
-                return await self._failed(sub, run, exc, sent)
-            # Shielded: once Discord accepted a message, its id is recorded even if this task
-            # is being cancelled (shutdown), so a resume never posts it again.
-            record = self.db.run(store.record_message, run, position, message_id, self.clock())
-            await asyncio.shield(record)
-            sent += 1
+                return await self._failed(sub, run, exc)
+            run = replace(run, sent_message_ids=(*run.sent_message_ids, message_id))
+        self.checkpoint("before-sent")
+        return await self._sent(sub, run, started, tuple(dropped))
+
+    async def _post_part(self, run: DigestRun, position: int) -> int:
+        """Post one part (transient failures retried with backoff) and record its id. Counted
+        as in flight from the request until the record is written, so shutdown waits for it."""
+        assert self.poster is not None
+        message = run.messages[position]
+        nonce = part_nonce(run.id, position)
+        for attempt in range(len(self.retry_delays) + 1):
+            self._begin_post()
+            try:
+                message_id = await self.poster.post(run.channel_id, message, nonce=nonce)
+                self.checkpoint(f"posted:{position}")
+                # Shielded: once Discord accepted a message its id is recorded, even when this
+                # task is being cancelled.
+                record = self.db.run(
+                    store.guarded(store.record_message), run, position, message_id, self.clock()
+                )
+                await asyncio.shield(record)
+                self.checkpoint(f"recorded:{position}")
+                return message_id
+            except PostTransient as exc:
+                if attempt >= len(self.retry_delays):
+                    raise
+                delay = self.retry_delays[attempt]
+                log.info("digest run %d: %s; retrying in %.1fs", run.id, exc, delay)
+            finally:
+                self._end_post()
+            await self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _later_delay(self, run: DigestRun, later: int) -> float | None:
+        """The wait before trying ``run`` again, or None when that would leave its grace period
+        (a send-now run is not retried later: someone is waiting for its reply)."""
+        if run.kind != "scheduled" or not self.later_delays:
+            return None
+        delay = self.later_delays[min(later, len(self.later_delays) - 1)]
+        if self.clock() + timedelta(seconds=delay) > run.scheduled_for + self.grace:
+            return None
+        return delay
+
+    async def _wait_and_reread(
+        self, sub: Subscription, run: DigestRun, exc: Exception, delay: float
+    ) -> DigestRun | None:
+        now = self.clock()
+        retry_at = now + timedelta(seconds=delay)
+        reason = str(exc) or type(exc).__name__
+        note = NOTE_SEP.join(
+            [*_notes(run), f"retrying at {retry_at:%H:%M} UTC (within grace): {reason}"]
+        )
+        log.warning(
+            "digest %d (guild %d, channel %d) could not post: %s; retrying in %.0f s",
+            sub.id,
+            sub.guild_id,
+            sub.channel_id,
+            reason,
+            delay,
+        )
+        try:
+            await self.db.run(store.guarded(store.note_run), run.id, note, now)
+        except store.LedgerUnavailable as err:
+            log.error("digest run %d: could not record the retry: %s", run.id, err)
+        await self.sleep(delay)
+        for _ in range(3):
+            try:
+                return await self.db.run(store.guarded(store.get_run), run.id)
+            except store.LedgerUnavailable as err:
+                log.warning("digest run %d: %s; retrying", run.id, err)
+                await self.sleep(self.retry_delays[0] if self.retry_delays else 1.0)
+        return replace(run, error=note)
+
+    async def _replan(
+        self,
+        sub: Subscription,
+        run: DigestRun,
+        fixed: tuple[tuple[MessagePlan, ...], tuple[int, ...]],
+        exc: DeliveryError,
+    ) -> tuple[DigestRun, tuple[int, ...]]:
+        """Persist the plan without the refused story (or with the refused part split) before
+        posting it, so a resume posts the same parts."""
+        messages, gone = fixed
+        notes = _notes(run) + [f"dropped story #{sid} (Discord refused it: {exc})" for sid in gone]
+        story_ids = tuple(sid for sid in run.story_ids if sid not in set(gone))
+        note = NOTE_SEP.join(notes) or None
+        await self.db.run(
+            store.guarded(store.replan_run), run.id, messages, story_ids, note, self.clock()
+        )
+        if gone:
+            log.warning(
+                "digest %d (guild %d, channel %d): Discord refused story %s; dropped it: %s",
+                sub.id,
+                sub.guild_id,
+                sub.channel_id,
+                ", ".join(f"#{s}" for s in gone),
+                exc,
+            )
+        return replace(run, messages=messages, story_ids=story_ids, error=note), gone
+
+    async def _sent(
+        self, sub: Subscription, run: DigestRun, started: float, dropped: tuple[int, ...]
+    ) -> RunResult:
+        note = NOTE_SEP.join(_notes(run)) or None
         outcome = f"sent {len(run.story_ids)} stories in {len(run.messages)} messages"
+        if note:
+            outcome += f" ({note})"
         now = self.clock()
         # Success clears a failing state; a paused digest (posted with send-now) stays paused
         # until edited.
         paused = sub.state is SubscriptionState.PAUSED
         state = SubscriptionState.PAUSED if paused else SubscriptionState.ACTIVE
-        await self.db.run(
-            lambda c: store.record_outcome(
-                c,
-                sub.id,
-                state=state,
-                failure_streak=sub.failure_streak if paused else 0,
-                last_failed_date=sub.last_failed_date if paused else None,
-                last_error=sub.last_error if paused else None,
-                last_run_at=now,
-                last_outcome=outcome,
-            )
-        )
+
+        def record(conn) -> None:
+            with store.transaction(conn):
+                store.mark_sent(conn, run.id, note, now)
+                store.record_outcome(
+                    conn,
+                    sub.id,
+                    state=state,
+                    failure_streak=sub.failure_streak if paused else 0,
+                    last_failed_date=sub.last_failed_date if paused else None,
+                    last_error=sub.last_error if paused else None,
+                    last_run_at=now,
+                    last_outcome=outcome,
+                )
+
+        await asyncio.shield(self.db.run(store.guarded(record)))
         if sub.state is SubscriptionState.FAILING:
             self._changed(sub.id, replace(sub, state=state, failure_streak=0))
         log.info(
@@ -145,45 +353,40 @@ class Deliverer:
             len(run.messages),
             _time.perf_counter() - started,
         )
-        return RunResult(sub.id, str(RunStatus.SENT), run.id, len(run.story_ids), sent)
+        return RunResult(
+            sub.id,
+            str(RunStatus.SENT),
+            run.id,
+            len(run.story_ids),
+            len(run.sent_message_ids),
+            note,
+            dropped,
+        )
 
-    async def _post(self, run: DigestRun, position: int) -> int:
-        assert self.poster is not None
-        message = run.messages[position]
-        nonce = f"nb{run.id}.{position}"
-        for attempt in range(len(self.retry_delays) + 1):
-            try:
-                return await self.poster.post(run.channel_id, message, nonce=nonce)
-            except PostTransient as exc:
-                if attempt >= len(self.retry_delays):
-                    raise
-                delay = self.retry_delays[attempt]
-                log.info("digest run %d: %s; retrying in %.1fs", run.id, exc, delay)
-                await self.sleep(delay)
-        raise AssertionError("unreachable")
-
-    async def _failed(
-        self, sub: Subscription, run: DigestRun, exc: DeliveryError, sent: int
-    ) -> RunResult:
+    async def _failed(self, sub: Subscription, run: DigestRun, exc: Exception) -> RunResult:
         now = self.clock()
         reason = str(exc) or type(exc).__name__
+        sent = len(run.sent_message_ids)
         state, streak, failed_date = sub.state, sub.failure_streak, sub.last_failed_date
         if isinstance(exc, ChannelGone):
             state = SubscriptionState.PAUSED
-        elif isinstance(exc, PostForbidden):
+        else:
+            # Every failed day counts: 3 in a row pause the digest.
             if failed_date != run.local_date:
                 streak, failed_date = streak + 1, run.local_date
             paused = streak >= PAUSE_AFTER_FAILING_DAYS
             state = SubscriptionState.PAUSED if paused else SubscriptionState.FAILING
         if state is SubscriptionState.PAUSED:
             reason = f"paused: {reason}" + (
-                f" ({streak} failing days in a row)" if isinstance(exc, PostForbidden) else ""
+                "" if isinstance(exc, ChannelGone) else f" ({streak} failing days in a row)"
             )
+        notes = _notes(run)
+        error = NOTE_SEP.join([*notes, reason])
         outcome = f"failed after {sent} of {len(run.messages)} messages: {reason}"
 
-        def record(conn):
+        def record(conn) -> None:
             with store.transaction(conn):
-                store.finish_run(conn, run.id, RunStatus.FAILED, reason, now)
+                store.finish_run(conn, run.id, RunStatus.FAILED, error, now)
                 store.record_outcome(
                     conn,
                     sub.id,
@@ -195,7 +398,18 @@ class Deliverer:
                     last_outcome=outcome,
                 )
 
-        await self.db.run(record)
+        try:
+            await self.db.run(store.guarded(record))
+        except store.LedgerUnavailable as err:
+            log.error(
+                "digest %d (guild %d, channel %d) failed (%s) and the failure could not be "
+                "recorded: %s",
+                sub.id,
+                sub.guild_id,
+                sub.channel_id,
+                reason,
+                err,
+            )
         log.warning(
             "digest %d %s in guild %d channel %d: %s",
             sub.id,

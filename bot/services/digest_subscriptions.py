@@ -21,6 +21,8 @@ from bot.services.errors import BadInput, LimitReached, NotFound
 from bot.storage import digests as store
 from bot.storage.db import Database
 
+md = d.md_text
+
 # The service's logger, as before the split (log settings, bench/digest.py, name it).
 log = logging.getLogger("bot.services.digest")
 
@@ -37,6 +39,10 @@ class SubscriptionNotFound(NotFound):
 
 
 class TooManySubscriptions(LimitReached):
+    pass
+
+
+class DuplicateSubscription(BadInput):
     pass
 
 
@@ -101,7 +107,8 @@ class DigestSubscriptions:
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
     ) -> Subscription:
-        max_stories = max_stories or self.config.default_max_stories
+        # 0 is refused (1..25), never silently replaced by the default
+        max_stories = self.config.default_max_stories if max_stories is None else max_stories
         topic_names = await self._topics(topics)
 
         def build() -> Subscription:
@@ -123,7 +130,13 @@ class DigestSubscriptions:
 
         draft = _user_input(build)
         cap = self.config.max_subscriptions_per_guild
-        sub = await self.db.run(store.insert_subscription, draft, self.clock(), cap)
+        sub, same = await self.db.run(store.insert_unique_subscription, draft, self.clock(), cap)
+        if same is not None:
+            raise DuplicateSubscription(
+                f"Digest #{same.id} ({md(same.name, 100)}) already posts exactly this in "
+                f"<#{same.channel_id}> at {same.time_text} {same.timezone}; nothing was added. "
+                "Change it with /digest edit, or pick another time, channel or filter."
+            )
         if sub is None:
             raise TooManySubscriptions(
                 f"This server already has {cap} digests, the most allowed. Remove one first."
@@ -173,7 +186,7 @@ class DigestSubscriptions:
                 name=d.check_name(name) if name is not None else sub.name,
                 topics=topic_names,
                 min_quality=sub.min_quality if min_quality is None else (min_quality or None),
-                max_stories=max_stories or sub.max_stories,
+                max_stories=sub.max_stories if max_stories is None else max_stories,
                 include=sub.include if include is None else d.parse_keywords(include, "include"),
                 exclude=sub.exclude if exclude is None else d.parse_keywords(exclude, "exclude"),
                 state=SubscriptionState.ACTIVE,
@@ -184,6 +197,13 @@ class DigestSubscriptions:
             return new
 
         new = _user_input(build)
+        same = await self.db.run(store.same_subscription, new)
+        if same is not None:
+            raise DuplicateSubscription(
+                f"Digest #{same.id} ({md(same.name, 100)}) already posts exactly this in "
+                f"<#{same.channel_id}> at {same.time_text} {same.timezone}; #{sub.id} was not "
+                "changed."
+            )
         await self.db.run(store.update_subscription, new, self.clock())
         self._changed(new.id, new)
         return new

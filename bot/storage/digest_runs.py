@@ -54,13 +54,30 @@ def get_run(conn: sqlite3.Connection, run_id: int) -> DigestRun | None:
     return None if row is None else _run(conn, row)
 
 
-def scheduled_run(conn: sqlite3.Connection, sub_id: int, local_date: date) -> DigestRun | None:
+def scheduled_run(
+    conn: sqlite3.Connection, sub_id: int, scheduled_for: datetime
+) -> DigestRun | None:
+    """The scheduled run of ``sub_id`` for the fire instant ``scheduled_for`` (UTC seconds): the
+    ledger key survives a change of time zone (a local date would not)."""
     row = conn.execute(
-        f"SELECT {_RUN_COLS} FROM digest_runs WHERE subscription_id = ? AND local_date = ? "
+        f"SELECT {_RUN_COLS} FROM digest_runs WHERE subscription_id = ? AND scheduled_for = ? "
         "AND kind = 'scheduled'",
-        (sub_id, local_date.isoformat()),
+        (sub_id, _ts(scheduled_for)),
     ).fetchone()
     return None if row is None else _run(conn, row)
+
+
+def reserved_story_ids(conn: sqlite3.Connection, channel_id: int) -> set[int]:
+    """Current ids of the stories planned for ``channel_id`` by runs still open (planned, being
+    posted, or waiting to retry), merges followed as in ``sent_story_ids``: another digest of
+    the channel must not pick them."""
+    rows = conn.execute(
+        "SELECT coalesce(a.new_id, j.value) FROM digest_runs r, json_each(r.story_ids) j "
+        "LEFT JOIN story_aliases a ON a.old_id = j.value "
+        "WHERE r.channel_id = ? AND r.status IN ('planned', 'sending')",
+        (channel_id,),
+    )
+    return {r[0] for r in rows}
 
 
 def open_runs(conn: sqlite3.Connection) -> list[DigestRun]:
@@ -125,7 +142,7 @@ def insert_run(
         "INSERT INTO digest_runs(subscription_id, local_date, kind, channel_id, scheduled_for, "
         "window_start, window_end, status, story_ids, plan, error, created_at, updated_at) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
-        "ON CONFLICT(subscription_id, local_date) WHERE kind = 'scheduled' DO NOTHING",
+        "ON CONFLICT(subscription_id, scheduled_for) WHERE kind = 'scheduled' DO NOTHING",
         (
             subscription_id,
             local_date.isoformat(),
@@ -163,7 +180,7 @@ def insert_run(
             updated_at=_dt(_ts(now)),
         )
         return run, True
-    existing = scheduled_run(conn, subscription_id, local_date)
+    existing = scheduled_run(conn, subscription_id, scheduled_for)
     assert existing is not None
     return existing, False
 
@@ -175,8 +192,8 @@ def record_message(
     message_id: int,
     now: datetime,
 ) -> None:
-    """Record one accepted message and its stories as sent, in one transaction."""
-    last = position == len(run.messages) - 1
+    """Record one accepted message and its stories as sent, in one transaction. The run stays
+    open (``sending``) until :func:`mark_sent`."""
     with transaction(conn):
         conn.execute(
             "INSERT OR REPLACE INTO digest_messages(run_id, position, message_id, sent_at) "
@@ -190,7 +207,49 @@ def record_message(
         )
         conn.execute(
             "UPDATE digest_runs SET status = ?, updated_at = ? WHERE id = ?",
-            (str(RunStatus.SENT if last else RunStatus.SENDING), _ts(now), run.id),
+            (str(RunStatus.SENDING), _ts(now), run.id),
+        )
+
+
+def mark_sent(conn: sqlite3.Connection, run_id: int, note: str | None, now: datetime) -> None:
+    """Every message of the run is recorded: the run is delivered (``note``: e.g. the stories
+    Discord refused and that were dropped). Call inside the transaction recording the outcome."""
+    conn.execute(
+        "UPDATE digest_runs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+        (str(RunStatus.SENT), note, _ts(now), run_id),
+    )
+
+
+def note_run(conn: sqlite3.Connection, run_id: int, error: str | None, now: datetime) -> None:
+    """Record why an open run is waiting (e.g. "rate limited ...; retrying at ..."), keeping it
+    open."""
+    conn.execute(
+        "UPDATE digest_runs SET error = ?, updated_at = ? WHERE id = ?",
+        (error, _ts(now), run_id),
+    )
+
+
+def replan_run(
+    conn: sqlite3.Connection,
+    run_id: int,
+    messages: Sequence[MessagePlan],
+    story_ids: Sequence[int],
+    note: str | None,
+    now: datetime,
+) -> None:
+    """Replace the plan of an open run (only parts not yet recorded may differ), releasing the
+    stories no longer in it, in one transaction."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE digest_runs SET plan = ?, story_ids = ?, error = ?, updated_at = ? "
+            "WHERE id = ?",
+            (
+                json.dumps(plan_to_json(messages), separators=(",", ":")),
+                json.dumps(list(story_ids)),
+                note,
+                _ts(now),
+                run_id,
+            ),
         )
 
 

@@ -5,10 +5,37 @@ Times are stored as INTEGER unix seconds (UTC) and returned as aware datetimes.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from bot.storage.db import StorageError
+
+T = TypeVar("T")
+
+
+class LedgerUnavailable(StorageError):
+    """The digest ledger could not be read or written (a lock held too long, a full disk, an
+    I/O error); the message names the driver's reason. Worth retrying."""
+
+
+def guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn(conn, ...)`` with the driver's errors raised as :class:`LedgerUnavailable`, so the
+    services never see ``sqlite3``."""
+
+    @functools.wraps(fn)
+    def run(conn: sqlite3.Connection, *args: Any) -> T:
+        try:
+            return fn(conn, *args)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerUnavailable(f"database error: {exc}") from exc
+
+    return run
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from bot.storage.digest_sql import _dt, _ts, transaction
 _SUB_COLS = (
     "id, guild_id, channel_id, name, local_time, timezone, topics, min_quality, max_stories, "
     "include_keywords, exclude_keywords, state, failure_streak, last_failed_date, last_error, "
-    "last_run_at, last_outcome, created_at"
+    "last_run_at, last_outcome, created_at, updated_at"
 )
 
 
@@ -42,6 +42,7 @@ def _subscription(row: Sequence) -> Subscription:
         last_run_at=_dt(row[15]),
         last_outcome=row[16],
         created_at=_dt(row[17]) or datetime(1970, 1, 1, tzinfo=UTC),
+        updated_at=_dt(row[18]),
     )
 
 
@@ -96,6 +97,54 @@ def insert_subscription(
     found = get_subscription(conn, sub_id)
     assert found is not None
     return found
+
+
+def same_subscription(conn: sqlite3.Connection, sub: Subscription) -> Subscription | None:
+    """Another subscription posting exactly what ``sub`` would: same guild, channel, time, zone
+    and filters (the name aside)."""
+    for other in list_subscriptions(conn, sub.guild_id):
+        if other.id != sub.id and _same(other, sub):
+            return other
+    return None
+
+
+def _same(a: Subscription, b: Subscription) -> bool:
+    def key(s: Subscription) -> tuple:
+        return (
+            s.channel_id,
+            s.time_text,
+            s.timezone,
+            frozenset(t.casefold() for t in s.topics),
+            s.min_quality,
+            s.max_stories,
+            frozenset(s.include),
+            frozenset(s.exclude),
+        )
+
+    return key(a) == key(b)
+
+
+def insert_unique_subscription(
+    conn: sqlite3.Connection, sub: Subscription, now: datetime, cap: int | None = None
+) -> tuple[Subscription | None, Subscription | None]:
+    """Insert ``sub`` unless an identical one exists (checked in the same transaction, so a
+    retried command cannot create a twin). Returns (created or None at the cap, the identical
+    existing subscription or None)."""
+    with transaction(conn):
+        same = same_subscription(conn, sub)
+        if same is not None:
+            return None, same
+        if cap is not None and count_subscriptions(conn, sub.guild_id) >= cap:
+            return None, None
+        marks = ",".join("?" * 18)
+        cur = conn.execute(
+            f"INSERT INTO digest_subscriptions({_SUB_SET}, created_at, updated_at) "
+            f"VALUES ({marks})",
+            (*_sub_values(sub), _ts(now), _ts(now)),
+        )
+        sub_id = cur.lastrowid
+    assert sub_id is not None
+    return get_subscription(conn, sub_id), None
 
 
 def update_subscription(conn: sqlite3.Connection, sub: Subscription, now: datetime) -> None:

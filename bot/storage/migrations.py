@@ -218,12 +218,21 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX stories_rank;
     CREATE INDEX stories_rank_visible ON stories(rank_key DESC, id DESC) WHERE article_count > 0;
     """,
-    # rel-ingest: each file's own version ("published:mtime"), so that a new version of the same
+    # 4: each file's own version ("published:mtime"), so that a new version of the same
     # file always replaces that file's old one; dates only arbitrate between different files
     """
     ALTER TABLE files ADD COLUMN version_key TEXT;
     UPDATE files SET version_key = (SELECT i.version_key FROM items i WHERE i.id = files.item_id)
         WHERE item_id IS NOT NULL AND error IS NULL;
+    """,
+    # 5: digest ledger: a scheduled digest is unique per (subscription, fire instant in UTC), not per
+    # local date, so a time-zone change across the date line cannot make the next digest a noop
+    """
+    DROP INDEX digest_runs_daily;
+    CREATE UNIQUE INDEX digest_runs_fire ON digest_runs(subscription_id, scheduled_for)
+        WHERE kind = 'scheduled';
+    CREATE INDEX digest_runs_channel_open ON digest_runs(channel_id)
+        WHERE status IN ('planned', 'sending');
     """,
 )
 

@@ -76,6 +76,11 @@ def _title(sub: Subscription) -> str:
     return f"#{sub.id} {plain(sub.name, 200)}"
 
 
+def _named(sub: Subscription) -> str:
+    """The digest in message content (markdown rendered): its name escaped."""
+    return f"digest #{sub.id} ({md(sub.name, 100)})"
+
+
 def subscribed(sub: Subscription, next_run: datetime, verb: str = "Subscribed") -> Rendered:
     embed = discord.Embed(title=f"{verb}: {_title(sub)}", colour=COLOUR, description=describe(sub))
     embed.add_field(name="Next digest", value=local_time(next_run, sub.timezone), inline=False)
@@ -93,13 +98,20 @@ def subscription_list(subs: Sequence[Subscription]) -> Rendered:
     return rendered([embed])
 
 
-def status_page(statuses: Sequence[SubscriptionStatus]) -> Rendered:
+def status_page(
+    statuses: Sequence[SubscriptionStatus], problems: dict[int, str] | None = None
+) -> Rendered:
+    """``problems[sub_id]``: why the bot cannot post in that digest's channel right now (e.g.
+    "I am missing Send Messages there")."""
+    problems = problems or {}
     if not statuses:
         return rendered([], "No digests in this server yet. Add one with `/digest subscribe`.")
     embed = discord.Embed(title="Digest status", colour=COLOUR)
     for st in statuses[:25]:
         sub, run = st.subscription, st.last_run
         lines = [f"<#{sub.channel_id}> · {STATE_LABEL[sub.state]}"]
+        if sub.id in problems:
+            lines.append(f"**Cannot post:** {problems[sub.id]}")
         if st.next_run is not None:
             unix = int(st.next_run.timestamp())
             lines.append(f"**Next run:** {local_time(st.next_run, sub.timezone)} (<t:{unix}:R>)")
@@ -107,7 +119,10 @@ def status_page(statuses: Sequence[SubscriptionStatus]) -> Rendered:
             lines.append("**Next run:** none while paused; `/digest edit` resumes it")
         if run is not None:
             when = local_time(run.updated_at or run.scheduled_for, sub.timezone)
-            outcome = str(run.status) + (f": {run.error}" if run.error else "")
+            label = (
+                "retrying" if run.is_open and "retrying" in (run.error or "") else str(run.status)
+            )
+            outcome = label + (f": {md(run.error, 400)}" if run.error else "")
             sent = f" ({len(run.sent_message_ids)}/{len(run.messages)} messages)"
             lines.append(f"**Last run:** {when} for {run.local_date:%d %b} · {outcome}{sent}")
         elif sub.last_outcome:
@@ -133,13 +148,33 @@ def preview_intro(sub: Subscription, plan: DigestPlan) -> str:
 
 
 def send_result(sub: Subscription, result: RunResult) -> str:
+    """The /digest send-now reply, in words."""
+    where = f"<#{sub.channel_id}>"
     if result.status == "sent":
-        return (
-            f"Posted {_title(sub)} to <#{sub.channel_id}>: {result.stories} stories in "
-            f"{result.messages_sent} message(s)."
+        text = (
+            f"Posted {_named(sub)} in {where}: {result.stories} "
+            f"stor{'y' if result.stories == 1 else 'ies'} in {result.messages_sent} "
+            f"message{'' if result.messages_sent == 1 else 's'}."
         )
+        if result.dropped:
+            ids = ", ".join(f"#{s}" for s in result.dropped)
+            text += f" Discord refused story {ids}, so it was left out (see `/digest status`)."
+        return text
     if result.status == "empty":
-        return f"Nothing new for {_title(sub)} since its last digest; nothing was posted."
+        if result.messages_sent:
+            return f"Nothing new since the last digest in {where}; posted a short note saying so."
+        return f"Nothing new since the last digest in {where}, so nothing was posted."
     if result.status == "failed":
-        return f"Could not post {_title(sub)}: {result.error}. See `/digest status`."
-    return f"{_title(sub)}: {result.status}."
+        return (
+            f"Could not post {_named(sub)} in {where}: {md(result.error, 300)}. "
+            "See `/digest status`."
+        )
+    if result.status == "interrupted":
+        return (
+            f"The bot is shutting down, so {_named(sub)} was not finished in {where}; the rest "
+            "is posted when it is back."
+        )
+    return (
+        f"{_named(sub).capitalize()} is already being posted in {where}, so nothing more was "
+        "sent. See `/digest status`."
+    )

@@ -220,6 +220,16 @@ class Gateway:
                 self.sessions.pop(session.id, None)
         return len(sessions)
 
+    async def close_sessions(self, code: int, message: bytes = b"") -> int:
+        """Close every connected, identified session's socket with ``code`` (e.g. 4004
+        Authentication failed, as when the bot's token is revoked while it runs)."""
+        sessions = self.connected_ready_sessions()
+        for session in sessions:
+            assert session.ws is not None
+            self.sessions.pop(session.id, None)
+            await session.ws.close(code=code, message=message)
+        return len(sessions)
+
     async def close(self) -> None:
         for ws in list(self.connections):
             await ws.close(code=1001, message=b"Discord double shutting down.")

@@ -33,6 +33,9 @@ UNKNOWN_APPLICATION = {"message": "Unknown Application", "code": 10002}
 UNKNOWN_USER = {"message": "Unknown User", "code": 10013}
 UNKNOWN_MEMBER = {"message": "Unknown Member", "code": 10007}
 CHANNEL_MESSAGES_BUCKET = "double-channel-messages"
+# Discord drops a repeated ``nonce`` (with ``enforce_nonce``) sent to a channel within a few
+# minutes and returns the message created the first time.
+NONCE_WINDOW_S = 300.0
 
 
 class RestApi:
@@ -43,6 +46,9 @@ class RestApi:
         self.world = double.world
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.channel_message_ids: defaultdict[int, list[int]] = defaultdict(list)
+        # (channel id, nonce) -> (message id, loop time created), for enforce_nonce
+        self.nonces: dict[tuple[int, str], tuple[int, float]] = {}
+        self.nonce_duplicates = 0  # repeats answered with the existing message
         self._limiter = (
             BucketLimiter(*channel_message_limit, bucket=CHANNEL_MESSAGES_BUCKET)
             if channel_message_limit
@@ -224,6 +230,9 @@ class RestApi:
         errors = message_errors(body)
         if errors:
             return Reply(400, errors, headers)
+        repeat = self._repeated_nonce(channel_id, body)
+        if repeat is not None:
+            return Reply(200, repeat, headers)
         message = message_payload(
             message_id=self._d.snowflake(),
             channel_id=channel_id,
@@ -237,7 +246,25 @@ class RestApi:
         message_id = int(message["id"])
         self._d.messages[message_id] = message
         self.channel_message_ids[channel_id].append(message_id)
+        if body.get("enforce_nonce") and body.get("nonce") is not None:
+            now = asyncio.get_running_loop().time()
+            self.nonces[(channel_id, str(body["nonce"]))] = (message_id, now)
         return Reply(200, message, headers)
+
+    def _repeated_nonce(self, channel_id: int, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The message already created in this channel with this nonce (``enforce_nonce`` set,
+        within :data:`NONCE_WINDOW_S`), as Discord returns it instead of posting again."""
+        if not body.get("enforce_nonce") or body.get("nonce") is None:
+            return None
+        found = self.nonces.get((channel_id, str(body["nonce"])))
+        if found is None:
+            return None
+        message_id, created = found
+        message = self._d.messages.get(message_id)
+        if message is None or asyncio.get_running_loop().time() - created > NONCE_WINDOW_S:
+            return None
+        self.nonce_duplicates += 1
+        return message
 
     def _history(self, req: ApiRequest) -> Reply:
         channel_id = snowflake_param(req.params["channel_id"])

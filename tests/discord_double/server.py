@@ -170,6 +170,13 @@ class DiscordDouble:
         """Send op 9 INVALID_SESSION; with resumable=False the client must IDENTIFY again."""
         return await self.gateway.send_op(OP_INVALID_SESSION, resumable)
 
+    async def close_gateway(
+        self, code: int = 4004, message: bytes = b"Authentication failed."
+    ) -> int:
+        """Close the clients' gateway sockets with ``code``; 4004 is what Discord sends when the
+        token was revoked (discord.py does not reconnect after it)."""
+        return await self.gateway.close_sessions(code, message)
+
     async def wait_for_gateway(
         self, op: int, *, count: int = 1, timeout: float = 5.0
     ) -> list[dict]:

@@ -68,8 +68,28 @@ def choices_errors(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+_BAD_URL = {"_errors": [{"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}]}
+
+
+def _well_formed_url(url: Any) -> bool:
+    """What Discord accepts as an embed link: an ASCII http(s) url with a host (a Unicode host
+    must arrive IDNA-encoded) and no spaces or control characters."""
+    if not isinstance(url, str) or not url.isascii():
+        return False
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url):
+        return False
+    scheme, sep, rest = url.partition("://")
+    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.split("/", 1)[0])
+
+
 def _embed_errors(embed: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, Any] = {}
+    if embed.get("url") is not None and not _well_formed_url(embed["url"]):
+        errors["url"] = _BAD_URL
+    for key in ("thumbnail", "image"):
+        url = (embed.get(key) or {}).get("url")
+        if url is not None and not _well_formed_url(url):
+            errors[key] = {"url": _BAD_URL}
     for key, limit in _EMBED_LIMITS.items():
         if len(embed.get(key) or "") > limit:
             errors[key] = _too_long(limit)

@@ -18,13 +18,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.digest import next_fire, timezone_choices
+from bot.domain.digest import Subscription, next_fire, timezone_choices
 from bot.domain.digest_messages import MessagePlan
 from bot.services.digest import (
     ChannelGone,
     DeliveryError,
     DigestService,
     PostForbidden,
+    PostRejected,
     PostTransient,
 )
 from bot.services.errors import BadInput, UserError
@@ -33,7 +34,7 @@ from bot.ui.embeds import Rendered
 from bot.ui.limits import CHOICE_NAME, CHOICES
 from bot.ui.options import Quality
 from bot.ui.respond import deferring, send
-from bot.ui.text import shorten
+from bot.ui.text import md, shorten
 from bot.ui.tree import NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class DiscordPoster:
         except discord.HTTPException as exc:
             if exc.status >= 500 or exc.status == 429:
                 raise PostTransient(_reason(exc, "Discord server error")) from exc
+            if exc.status == 400:
+                raise PostRejected(_reason(exc, "Discord refused the message")) from exc
             raise DeliveryError(_reason(exc, "Discord refused the message")) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise PostTransient(f"network error: {exc}") from exc
@@ -235,7 +238,7 @@ class DigestCog(commands.Cog):
     @app_commands.describe(digest="the digest to remove")
     async def unsubscribe(self, interaction: discord.Interaction, digest: int) -> None:
         sub = await self.service.unsubscribe(interaction.guild_id or 0, digest)
-        text = f"Removed digest #{sub.id} ({shorten(sub.name, 100)}) from <#{sub.channel_id}>."
+        text = f"Removed digest #{sub.id} ({md(sub.name, 100)}) from <#{sub.channel_id}>."
         await self._reply(interaction, Rendered(text))
 
     # -- list / status --------------------------------------------------------------------------
@@ -251,7 +254,28 @@ class DigestCog(commands.Cog):
         found = await deferring(
             interaction, self.service.status(interaction.guild_id or 0), ephemeral=True
         )
-        await self._reply(interaction, render.status_page(found))
+        problems = self._posting_problems(interaction, [st.subscription for st in found])
+        await self._reply(interaction, render.status_page(found, problems))
+
+    @staticmethod
+    def _posting_problems(
+        interaction: discord.Interaction, subs: list[Subscription]
+    ) -> dict[int, str]:
+        """Why the bot cannot post each digest's channel now: the missing permissions named."""
+        guild = interaction.guild
+        me = guild.me if guild is not None else None
+        if guild is None or me is None:
+            return {}
+        out: dict[int, str] = {}
+        for sub in subs:
+            channel = guild.get_channel(sub.channel_id)
+            if channel is None:
+                out[sub.id] = "the channel is gone, or I cannot see it"
+                continue
+            missing = missing_permissions(channel, me)
+            if missing:
+                out[sub.id] = f"I am missing {', '.join(missing)} there"
+        return out
 
     # -- preview / send-now ---------------------------------------------------------------------
     @digest.command(name="preview", description="See (only you) exactly what would be posted now")
