@@ -76,6 +76,8 @@ class StorySettings:
     - ``merge_candidates``: after a join, how many of the next most similar stories are tried
       for a merge.
     - ``excerpt_weight``: weight of a token found only in the excerpt (title tokens weigh 1).
+    - ``cold_start``: while the database holds few stories the weights say little, so every bar
+      is multiplied by ``1 + cold_start / N`` (N stories held: x3 for the first, x1.02 at 100).
     - ``search_terms``, ``postings_per_term``, ``common_share``, ``common_after``: bounds of the
       candidate search (see the module docstring); ``common_share`` applies once the database
       holds ``common_after`` stories.
@@ -95,6 +97,7 @@ class StorySettings:
     postings_per_term: int = 64
     common_share: float = 0.05
     common_after: int = 200
+    cold_start: float = 2.0
 
 
 DEFAULT_SETTINGS = StorySettings()
@@ -245,9 +248,10 @@ class StoryEngine:
         vec = self.vector(title, excerpt)
         scored = self._scored(vec, at)
         story = None
+        cold = self._cold()
         for score, cand in scored:
             bar = s.linked_join_threshold if cand in linked else s.join_threshold
-            if score >= bar and self._fits(cand, at):
+            if score >= bar * cold and self._fits(cand, at):
                 story = cand
                 break
         if story is None:
@@ -273,11 +277,16 @@ class StoryEngine:
             bar = s.established_merge_threshold
         else:
             bar = s.merge_threshold
-        if not span_ok(ca.first, ca.last, cb.first, cb.last, s) or cosine(ca, cb) < bar:
+        if not span_ok(ca.first, ca.last, cb.first, cb.last, s):
+            return a
+        if cosine(ca, cb) < bar * self._cold():
             return a
         keep, gone = (a, b) if (ca.size, -a) >= (cb.size, -b) else (b, a)
         self.store.merge(keep, gone)
         return keep
+
+    def _cold(self) -> float:
+        return 1.0 + self.settings.cold_start / max(self.store.stories(), 1)
 
     def _fits(self, story: int, at: datetime | None) -> bool:
         c = self.store.head(story)
