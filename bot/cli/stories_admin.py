@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def cmd_rebuild(args: argparse.Namespace, config: Config) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress(
@@ -42,6 +43,7 @@ async def cmd_rebuild(args: argparse.Namespace, config: Config) -> int:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        console=Console(stderr=True),
         transient=True,
         disable=args.json,
     ) as bar:

@@ -76,6 +76,10 @@ class StorySettings:
     - ``merge_candidates``: after a join, how many of the next most similar stories are tried
       for a merge.
     - ``excerpt_weight``: weight of a token found only in the excerpt (title tokens weigh 1).
+    - ``item_idf_margin``: a term's weight is at most its inverse *item* frequency plus this
+      (in nats). Story frequency alone reinforces itself: once one story has absorbed every item
+      of a feed that says "Azure", "azure" is in one story and looks rare; a word that a large
+      share of all items use is never distinctive, however the grouping packed it.
     - ``cold_start``: while the database holds few stories the weights say little, so every bar
       is multiplied by ``1 + cold_start / N`` (N stories held: x3 for the first, x1.02 at 100).
     - ``search_terms``, ``postings_per_term``, ``common_share``, ``common_after``: bounds of the
@@ -98,6 +102,7 @@ class StorySettings:
     common_share: float = 0.05
     common_after: int = 200
     cold_start: float = 2.0
+    item_idf_margin: float = 1.0
 
 
 DEFAULT_SETTINGS = StorySettings()
@@ -117,9 +122,25 @@ def idf(stories: int, df: int) -> float:
     return math.log((stories + 2) / (df + 1))
 
 
-def item_vector(terms: dict[str, float], stories: int, dfs: dict[str, int]) -> Vector:
-    """Unit vector of an item: raw term weight x idf, normalised (empty when ``terms`` is)."""
-    vec = {t: w * idf(stories, dfs.get(t, 0)) for t, w in terms.items()}
+def item_vector(
+    terms: dict[str, float],
+    stories: int,
+    dfs: dict[str, int],
+    items: int | None = None,
+    item_dfs: dict[str, int] | None = None,
+    margin: float = 1.0,
+) -> Vector:
+    """Unit vector of an item: raw term weight x term weight, normalised (empty when ``terms``
+    is). The term weight is the inverse story frequency, capped at the inverse *item* frequency
+    plus ``margin`` when item counts are given (see ``StorySettings.item_idf_margin``)."""
+
+    def weight(t: str) -> float:
+        w = idf(stories, dfs.get(t, 0))
+        if items is not None and item_dfs is not None:
+            w = min(w, idf(items, item_dfs.get(t, 0)) + margin)
+        return w
+
+    vec = {t: w * weight(t) for t, w in terms.items()}
     norm = math.sqrt(sum(v * v for v in vec.values()))
     if norm == 0.0:
         return {}
@@ -189,6 +210,10 @@ class StoryStore(Protocol):
         """Story frequency of each term (missing: 0)."""
         ...
 
+    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+        """How many items are grouped, and the item frequency of each term (missing: 0)."""
+        ...
+
     def postings(
         self, term: str, lo: datetime | None, hi: datetime | None, limit: int
     ) -> list[tuple[int, float]]:
@@ -230,7 +255,15 @@ class StoryEngine:
 
     def vector(self, title: str, excerpt: str | None) -> Vector:
         terms = item_terms(title, excerpt, self.settings)
-        return item_vector(terms, self.store.stories(), self.store.dfs(terms))
+        items, item_dfs = self.store.item_dfs(terms)
+        return item_vector(
+            terms,
+            self.store.stories(),
+            self.store.dfs(terms),
+            items,
+            item_dfs,
+            self.settings.item_idf_margin,
+        )
 
     def add(
         self,
@@ -326,6 +359,8 @@ class InMemoryStore:
         self._members: dict[int, list[int]] = {}
         self._item_story: dict[int, int] = {}
         self._df: dict[str, int] = {}
+        self._item_df: dict[str, int] = {}
+        self._items = 0
         self._postings: dict[str, set[int]] = {}
         self._next = 0
 
@@ -334,6 +369,9 @@ class InMemoryStore:
 
     def dfs(self, terms: Iterable[str]) -> dict[str, int]:
         return {t: self._df[t] for t in terms if t in self._df}
+
+    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+        return self._items, {t: self._item_df[t] for t in terms if t in self._item_df}
 
     def postings(
         self, term: str, lo: datetime | None, hi: datetime | None, limit: int
@@ -365,6 +403,9 @@ class InMemoryStore:
 
     def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
         c = self._centroids[story]
+        self._items += 1
+        for t in vec:
+            self._item_df[t] = self._item_df.get(t, 0) + 1
         dot = 0.0
         for t, v in vec.items():
             old = c.weights.get(t)

@@ -226,7 +226,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE story_ids (
         id       INTEGER PRIMARY KEY CHECK (id = 1),
         last_id  INTEGER NOT NULL,
-        held     INTEGER NOT NULL
+        held     INTEGER NOT NULL,
+        items    INTEGER NOT NULL DEFAULT 0     -- items grouped (N of the item frequency)
     );
     INSERT INTO story_ids(id, last_id, held) SELECT 1, max(
         coalesce((SELECT max(id) FROM stories), 0),
@@ -247,10 +248,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX story_terms_story ON story_terms(story_id);
 
-    -- Story frequency of each term: how many stories hold it (the idf's df).
+    -- Story and item frequency of each term: how many stories / grouped items hold it.
     CREATE TABLE term_stats (
         term     TEXT PRIMARY KEY,
-        stories  INTEGER NOT NULL
+        stories  INTEGER NOT NULL,
+        items    INTEGER NOT NULL
     ) WITHOUT ROWID;
 
     -- Items already posted to a channel: a story counts as sent when it holds one of them, so

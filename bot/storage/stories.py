@@ -53,6 +53,8 @@ class SqliteStore:
         self.touched: set[int] = set()
         self._held: int | None = None
         self._df: dict[str, int] = {}
+        self._item_df: dict[str, int] = {}
+        self._items: int | None = None
         self._heads: dict[int, Centroid] = {}
         self._full: set[int] = set()  # stories whose cached head holds every weight
 
@@ -70,12 +72,23 @@ class SqliteStore:
             chunk = missing[start : start + 500]
             for t in chunk:
                 self._df[t] = 0
-            for term, n in self.conn.execute(
-                f"SELECT term, stories FROM term_stats WHERE term IN ({_marks(len(chunk))})",
+                self._item_df[t] = 0
+            for term, n, items in self.conn.execute(
+                "SELECT term, stories, items FROM term_stats "
+                f"WHERE term IN ({_marks(len(chunk))})",
                 chunk,
             ):
                 self._df[term] = n
+                self._item_df[term] = items
         return {t: self._df[t] for t in terms if self._df[t]}
+
+    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+        terms = list(terms)
+        self.dfs(terms)  # loads both frequencies
+        if self._items is None:
+            row = self.conn.execute("SELECT items FROM story_ids WHERE id = 1").fetchone()
+            self._items = row[0] if row else 0
+        return self._items, {t: self._item_df[t] for t in terms if self._item_df.get(t)}
 
     def postings(
         self, term: str, lo: datetime | None, hi: datetime | None, limit: int
@@ -156,11 +169,17 @@ class SqliteStore:
             "ON CONFLICT(term, story_id) DO UPDATE SET weight = weight + excluded.weight",
             [(t, story, v) for t, v in vec.items()],
         )
+        items, _ = self.item_dfs(vec)
         conn.executemany(
-            "INSERT INTO term_stats(term, stories) VALUES (?, 1) "
-            "ON CONFLICT(term) DO UPDATE SET stories = stories + 1",
-            [(t,) for t in new_terms],
+            "INSERT INTO term_stats(term, stories, items) VALUES (?, ?, 1) "
+            "ON CONFLICT(term) DO UPDATE SET stories = stories + excluded.stories, "
+            "items = items + 1",
+            [(t, int(t not in old)) for t in vec],
         )
+        conn.execute("UPDATE story_ids SET items = items + 1 WHERE id = 1")
+        self._items = items + 1
+        for t in vec:
+            self._item_df[t] = self._item_df.get(t, 0) + 1
         for t in new_terms:
             self._df[t] = self._df.get(t, 0) + 1
         if story in self._full:

@@ -70,7 +70,7 @@ def rebuild_stories(
         conn.execute("DELETE FROM story_terms")
         conn.execute("DELETE FROM term_stats")
         conn.execute("DELETE FROM stories")
-        conn.execute("UPDATE story_ids SET held = 0 WHERE id = 1")
+        conn.execute("UPDATE story_ids SET held = 0, items = 0 WHERE id = 1")
         grouper = StoryGrouper(conn, now, settings, ranking)
         total = len(plan)
         for done, (item_id, related) in enumerate(plan, 1):
