@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import itertools
 import math
 import random
 import re
@@ -32,7 +33,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 from bot.domain.stories import DEFAULT_SETTINGS, Doc, StorySettings, group  # noqa: E402
 from bot.services.ingest import IngestService  # noqa: E402
 from bot.storage.db import configure, migrate, open_database  # noqa: E402
-from bot.storage.story_rebuild import rebuild_stories  # noqa: E402
 from bot.storage.stories import StoryGrouper  # noqa: E402
+from bot.storage.story_rebuild import rebuild_stories  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 WINDOW = 3 * 86400
@@ -176,13 +177,12 @@ def timed_rebuild(db_path: Path) -> list[float]:
     rebuild_stories(conn, int(time.time()), progress)
     conn.close()
     edges = [start, *stamps]
-    return [b - a for a, b in zip(edges, edges[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(edges)]
 
 
 def engine_labels(rows: list[dict], settings: StorySettings) -> list[int]:
     docs = [
-        Doc(r["title"], None, datetime.fromtimestamp(int(r["timestamp"]) / 1000, UTC))
-        for r in rows
+        Doc(r["title"], None, datetime.fromtimestamp(int(r["timestamp"]) / 1000, UTC)) for r in rows
     ]
     labels = [0] * len(docs)
     for k, members in enumerate(group(docs, settings=settings)):
@@ -228,7 +228,10 @@ def dev_figures(dev: Path) -> None:
         thr_ref, _, _ = best_tfidf(parts[tune])
         stamps = [int(r["timestamp"]) / 1000 for r in parts[test]]
         ref, _ = tfidf_single_pass([r["title"] for r in parts[test]], stamps, thr_ref)
-        print(f"  TF-IDF tuned on {tune} (thr {thr_ref:.2f}): " + line(f"on {test}", ref, _true(parts[test])).strip())
+        print(
+            f"  TF-IDF tuned on {tune} (thr {thr_ref:.2f}): "
+            + line(f"on {test}", ref, _true(parts[test])).strip()
+        )
 
 
 def _true(rows: list[dict]) -> list[str]:
@@ -243,7 +246,8 @@ def corpus_figures(corpus: Path) -> None:
         seconds = asyncio.run(ingest_into(db_path, [str(corpus)]))
         conn = sqlite3.connect(db_path)
         items, stories, multi, in_multi = conn.execute(
-            "SELECT (SELECT count(*) FROM items), count(*), count(*) FILTER (WHERE item_count > 1), "
+            "SELECT (SELECT count(*) FROM items), count(*), "
+            "count(*) FILTER (WHERE item_count > 1), "
             "coalesce(sum(item_count) FILTER (WHERE item_count > 1), 0) FROM stories"
         ).fetchone()
         print(
@@ -266,7 +270,28 @@ def corpus_figures(corpus: Path) -> None:
 
 
 # -- bounded candidate search -----------------------------------------------------------------
-_SYLLABLES = "ka ri mo ta ne shi lu po ve da zi gor bel tan mur sol vek dra lin qua".split()
+_SYLLABLES = [
+    "ka",
+    "ri",
+    "mo",
+    "ta",
+    "ne",
+    "shi",
+    "lu",
+    "po",
+    "ve",
+    "da",
+    "zi",
+    "gor",
+    "bel",
+    "tan",
+    "mur",
+    "sol",
+    "vek",
+    "dra",
+    "lin",
+    "qua",
+]
 
 
 def _word(rng: random.Random) -> str:

@@ -201,9 +201,18 @@ def test_a_drifting_chain_does_not_merge_its_ends() -> None:
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        ("Titanfall Launches And Xbox Live Comes Crashing Down", "Titanfall Xbox Live Connection Issues"),
-        ("Sbarro files for bankruptcy protection, again", "Mall pizza chain Sbarro's Chapter 11 bankruptcy"),
-        ("GM hires Lehman Brothers investigator to probe recall", "GM recall probe led by Lehman investigator"),
+        (
+            "Titanfall Launches And Xbox Live Comes Crashing Down",
+            "Titanfall Xbox Live Connection Issues",
+        ),
+        (
+            "Sbarro files for bankruptcy protection, again",
+            "Mall pizza chain Sbarro's Chapter 11 bankruptcy",
+        ),
+        (
+            "GM hires Lehman Brothers investigator to probe recall",
+            "GM recall probe led by Lehman investigator",
+        ),
     ],
 )
 def test_paraphrases_join(first: str, second: str) -> None:

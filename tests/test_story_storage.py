@@ -37,7 +37,7 @@ def stories_by_url(db_path: Path) -> list[set[str]]:
             "SELECT story_id, url FROM items WHERE story_id IS NOT NULL"
         ):
             groups.setdefault(story, set()).add(url)
-        return sorted(groups.values(), key=lambda g: sorted(g))
+        return sorted(groups.values(), key=sorted)
     finally:
         conn.close()
 
@@ -86,26 +86,44 @@ def news_files(folder: Path, published: str = "2022-03-24T12:00:00Z") -> list[Pa
 
 async def test_story_ids_are_never_given_twice(tmp_path: Path) -> None:
     src = tmp_path / "src"
-    write_article(src, "a.md", "Volcano erupts near Reykjavik airport", "https://a.example/1",
-                  excerpt="Lava flows toward the airport as Iceland evacuates Grindavik.",
-                  published="2024-05-01T08:00:00Z")
-    write_article(src, "b.md", "Quarterly earnings beat forecasts at bakery chain",
-                  "https://c.example/1", excerpt="Croissant sales lifted revenue.",
-                  published="2024-05-01T09:00:00Z")
+    write_article(
+        src,
+        "a.md",
+        "Volcano erupts near Reykjavik airport",
+        "https://a.example/1",
+        excerpt="Lava flows toward the airport as Iceland evacuates Grindavik.",
+        published="2024-05-01T08:00:00Z",
+    )
+    write_article(
+        src,
+        "b.md",
+        "Quarterly earnings beat forecasts at bakery chain",
+        "https://c.example/1",
+        excerpt="Croissant sales lifted revenue.",
+        published="2024-05-01T09:00:00Z",
+    )
     db_path = tmp_path / "n.db"
     await ingest(db_path, src / "a.md", src / "b.md")
     # a story absorbed by a merge (the highest id) is deleted: SQLite would hand that id out again
     conn = sqlite3.connect(db_path)
     (top,) = conn.execute("SELECT max(id) FROM stories").fetchone()
-    conn.execute("UPDATE items SET story_id = (SELECT min(id) FROM stories) WHERE story_id = ?",
-                 (top,))
-    conn.execute("INSERT INTO story_aliases(old_id, new_id) VALUES (?, (SELECT min(id) FROM stories))",
-                 (top,))
+    conn.execute(
+        "UPDATE items SET story_id = (SELECT min(id) FROM stories) WHERE story_id = ?", (top,)
+    )
+    conn.execute(
+        "INSERT INTO story_aliases(old_id, new_id) VALUES (?, (SELECT min(id) FROM stories))",
+        (top,),
+    )
     conn.execute("DELETE FROM stories WHERE id = ?", (top,))
     conn.commit()
     conn.close()
-    write_article(src, "c.md", "Zephyr scooter recall widens to Europe", "https://d.example/1",
-                  published="2024-05-01T10:00:00Z")
+    write_article(
+        src,
+        "c.md",
+        "Zephyr scooter recall widens to Europe",
+        "https://d.example/1",
+        published="2024-05-01T10:00:00Z",
+    )
     await ingest(db_path, src / "c.md")
     (new,) = query(db_path, "SELECT story_id FROM items WHERE url = 'https://d.example/1'")[0:1][0]
     assert new > top
@@ -193,7 +211,9 @@ def _posted(poster: FakePoster) -> list[int]:
 
 
 @pytest.mark.parametrize("rebuild", [False, True])
-async def test_next_days_digest_does_not_repost_the_seed_story(tmp_path: Path, rebuild: bool) -> None:
+async def test_next_days_digest_does_not_repost_the_seed_story(
+    tmp_path: Path, rebuild: bool
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for p in sorted(SEEDS.iterdir()):
@@ -218,19 +238,34 @@ async def test_next_days_digest_does_not_repost_the_seed_story(tmp_path: Path, r
     # the next day: fresh coverage of the seed event and two new stories
     day2 = DAY1 + timedelta(days=1)
     new = tmp_path / "new"
-    write_article(new, "x.md", "Ukraine uses facial recognition to identify dead Russian soldiers",
-                  "https://x.example/1", published="2022-03-25T10:00:00Z",
-                  excerpt="Clearview AI facial recognition identifies dead Russian soldiers.")
-    write_article(new, "y.md", "Volcano erupts near Reykjavik airport", "https://y.example/1",
-                  published="2022-03-25T11:00:00Z")
-    write_article(new, "z.md", "Bakery chain quarterly earnings beat forecasts",
-                  "https://z.example/1", published="2022-03-25T12:00:00Z")
+    write_article(
+        new,
+        "x.md",
+        "Ukraine uses facial recognition to identify dead Russian soldiers",
+        "https://x.example/1",
+        published="2022-03-25T10:00:00Z",
+        excerpt="Clearview AI facial recognition identifies dead Russian soldiers.",
+    )
+    write_article(
+        new,
+        "y.md",
+        "Volcano erupts near Reykjavik airport",
+        "https://y.example/1",
+        published="2022-03-25T11:00:00Z",
+    )
+    write_article(
+        new,
+        "z.md",
+        "Bakery chain quarterly earnings beat forecasts",
+        "https://z.example/1",
+        published="2022-03-25T12:00:00Z",
+    )
     await ingest(db_path, new, at=(day2 - timedelta(hours=3)).timestamp())
     async with open_database(db_path) as db:
         service = make_service(db, clock, poster=poster)
         clock.set(day2)
         await service.run_scheduled(sub.id, now=day2)
-    day2_posted = _posted(poster)[len(day1):]
+    day2_posted = _posted(poster)[len(day1) :]
     story_of = dict(query(db_path, "SELECT url, story_id FROM items"))
     seed_now = story_of["https://x.example/1"]
     assert seed_now not in day2_posted  # the seed event is not posted again

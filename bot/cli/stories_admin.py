@@ -50,7 +50,7 @@ async def cmd_rebuild(args: argparse.Namespace, config: Config) -> int:
         task = bar.add_task("regrouping", total=None)
 
         def progress(done: int, total: int) -> None:
-            if done == 1 or done == total or done % 200 == 0:
+            if done in (1, total) or done % 200 == 0:
                 bar.update(task, completed=done, total=total)
 
         async with open_database(config.database.path) as db:

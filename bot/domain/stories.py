@@ -40,8 +40,8 @@ from typing import Protocol
 from bot.domain.text import tokenize
 
 __all__ = [
-    "Centroid",
     "DEFAULT_SETTINGS",
+    "Centroid",
     "InMemoryStore",
     "LeadCandidate",
     "StoryEngine",
@@ -379,9 +379,9 @@ class InMemoryStore:
         out: list[tuple[int, float]] = []
         for story in sorted(self._postings.get(term, ()), reverse=True):
             c = self._centroids[story]
-            if lo is not None and hi is not None and c.first is not None and c.last is not None:
-                if c.last < lo or c.first > hi:
-                    continue
+            known = None not in (lo, hi, c.first, c.last)
+            if known and (c.last < lo or c.first > hi):  # type: ignore[operator]
+                continue
             out.append((story, c.weights[term]))
             if len(out) == limit:
                 break

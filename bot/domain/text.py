@@ -68,6 +68,7 @@ _STOPWORDS = """
 STOPWORDS: frozenset[str] = frozenset(_STOPWORDS.split())
 """Dropped before stemming: English function words and news filler."""
 
+
 def _strip_marks(text: str) -> str:
     return _MARKS.sub("", unicodedata.normalize("NFKD", text))
 
@@ -133,4 +134,3 @@ def token_set(title: str, excerpt: str | None) -> frozenset[str]:
 def index_text(title: str, excerpt: str | None) -> str:
     """Space-separated distinct tokens, sorted: the text to store in the FTS5 search column."""
     return " ".join(sorted(token_set(title, excerpt)))
-

@@ -45,7 +45,7 @@ def _marks(n: int) -> str:
 
 
 class SqliteStore:
-    """``StoryStore`` over the open connection; caches are write-through, so they only save reads."""
+    """``StoryStore`` over the open connection; write-through caches (they only save reads)."""
 
     def __init__(self, conn: sqlite3.Connection, now: int) -> None:
         self.conn = conn
@@ -74,8 +74,7 @@ class SqliteStore:
                 self._df[t] = 0
                 self._item_df[t] = 0
             for term, n, items in self.conn.execute(
-                "SELECT term, stories, items FROM term_stats "
-                f"WHERE term IN ({_marks(len(chunk))})",
+                f"SELECT term, stories, items FROM term_stats WHERE term IN ({_marks(len(chunk))})",
                 chunk,
             ):
                 self._df[term] = n
@@ -137,9 +136,7 @@ class SqliteStore:
             "UPDATE story_ids SET last_id = last_id + 1, held = held + 1 WHERE id = 1 "
             "RETURNING last_id"
         ).fetchone()
-        self.conn.execute(
-            "INSERT INTO stories(id, updated_at) VALUES (?, ?)", (story, self.now)
-        )
+        self.conn.execute("INSERT INTO stories(id, updated_at) VALUES (?, ?)", (story, self.now))
         self._held = held + 1
         self._heads[story] = Centroid()
         self._full.add(story)
