@@ -285,6 +285,7 @@ def test_seed_story_holds() -> None:
     titles = [docs[i].title for i in story]
     assert any(t.startswith("Ukraine using Clearview AI") for t in titles)  # The Telegraph
     assert any(t.startswith("Clearview AI facial recognition being used") for t in titles)
+    assert any(t.startswith("Face recognition tech joins Ukraine war") for t in titles)  # AFP
     for unwanted in ("SparkCognition", "Revnomix", "Clearview AI Releases 2.0", "Clearview AI unv"):
         assert not any(t.startswith(unwanted) for t in titles), unwanted
 

@@ -81,7 +81,7 @@ class StorySettings:
       of a feed that says "Azure", "azure" is in one story and looks rare; a word that a large
       share of all items use is never distinctive, however the grouping packed it.
     - ``cold_start``: while the database holds few stories the weights say little, so every bar
-      is multiplied by ``1 + cold_start / N`` (N stories held: x3 for the first, x1.02 at 100).
+      is multiplied by ``1 + cold_start / N`` (N stories held: x2 for the first, x1.01 at 100).
     - ``search_terms``, ``postings_per_term``, ``common_share``, ``common_after``: bounds of the
       candidate search (see the module docstring); ``common_share`` applies once the database
       holds ``common_after`` stories.
@@ -101,7 +101,7 @@ class StorySettings:
     postings_per_term: int = 64
     common_share: float = 0.05
     common_after: int = 200
-    cold_start: float = 2.0
+    cold_start: float = 1.0
     item_idf_margin: float = 1.0
 
 
@@ -334,7 +334,8 @@ class StoryEngine:
             return []
         dfs = store.dfs(vec)
         common = s.common_share * n if n >= s.common_after else math.inf
-        terms = sorted((t for t in vec if dfs.get(t, 0) <= common), key=lambda t: (-vec[t], t))
+        # only terms some story holds can find a candidate; the rarest of them first
+        terms = sorted((t for t in vec if 0 < dfs.get(t, 0) <= common), key=lambda t: (-vec[t], t))
         lo = at - s.window if at is not None else None
         hi = at + s.window if at is not None else None
         dots: dict[int, float] = {}
