@@ -252,6 +252,9 @@ class StoryEngine:
     def __init__(self, store: StoryStore, settings: StorySettings = DEFAULT_SETTINGS) -> None:
         self.store = store
         self.settings = settings
+        # cosine of two centroids by (story, size, story, size): a centroid only changes when
+        # its size does, so a pair compared again (many related lists) costs a lookup
+        self._cosines: dict[tuple[int, int, int, int], float] = {}
 
     def vector(self, title: str, excerpt: str | None) -> Vector:
         terms = item_terms(title, excerpt, self.settings)
@@ -301,7 +304,7 @@ class StoryEngine:
         if a == b:
             return a
         s = self.settings
-        ca, cb = self.store.centroid(a), self.store.centroid(b)
+        ca, cb = self.store.head(a), self.store.head(b)
         if ca.size == 0 or cb.size == 0:
             return a
         if linked:
@@ -312,7 +315,12 @@ class StoryEngine:
             bar = s.merge_threshold
         if not span_ok(ca.first, ca.last, cb.first, cb.last, s):
             return a
-        if cosine(ca, cb) < bar * self._cold():
+        key = (a, ca.size, b, cb.size) if a < b else (b, cb.size, a, ca.size)
+        cos = self._cosines.get(key)
+        if cos is None:
+            cos = cosine(self.store.centroid(a), self.store.centroid(b))
+            self._cosines[key] = cos
+        if cos < bar * self._cold():
             return a
         keep, gone = (a, b) if (ca.size, -a) >= (cb.size, -b) else (b, a)
         self.store.merge(keep, gone)

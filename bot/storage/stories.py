@@ -57,6 +57,12 @@ class SqliteStore:
         self._items: int | None = None
         self._heads: dict[int, Centroid] = {}
         self._full: set[int] = set()  # stories whose cached head holds every weight
+        self._item_story: dict[int, int | None] = {}  # as read or written in this batch
+        self._moved: dict[int, int] = {}  # story merged away in this batch -> where it went
+        # frequencies and counters are cached exactly and written once, in write_stats()
+        self._stat_delta: dict[str, list[int]] = {}  # term -> [stories, items] not yet written
+        self._last_id: int | None = None
+        self._ids_delta = [0, 0]  # held, items not yet written
 
     # -- reads --------------------------------------------------------------------------------
     def stories(self) -> int:
@@ -126,16 +132,43 @@ class SqliteStore:
         return c
 
     def story_of(self, item: int) -> int | None:
-        row = self.conn.execute("SELECT story_id FROM items WHERE id = ?", (item,)).fetchone()
-        return None if row is None else row[0]
+        if item in self._item_story:
+            story = self._item_story[item]
+        else:
+            row = self.conn.execute("SELECT story_id FROM items WHERE id = ?", (item,)).fetchone()
+            story = self._item_story[item] = None if row is None else row[0]
+        while story in self._moved:  # merged away in this batch
+            story = self._moved[story]
+        return story
 
     # -- writes -------------------------------------------------------------------------------
+    def write_stats(self) -> None:
+        """Write the pending term frequencies and counters (before the transaction commits)."""
+        self.conn.executemany(
+            "INSERT INTO term_stats(term, stories, items) VALUES (?, ?, ?) "
+            "ON CONFLICT(term) DO UPDATE SET stories = stories + excluded.stories, "
+            "items = items + excluded.items",
+            [(t, d[0], d[1]) for t, d in self._stat_delta.items() if d != [0, 0]],
+        )
+        held, items = self._ids_delta
+        if self._last_id is not None or held or items:
+            self.conn.execute(
+                "UPDATE story_ids SET last_id = coalesce(?, last_id), held = held + ?, "
+                "items = items + ? WHERE id = 1",
+                (self._last_id, held, items),
+            )
+        self._stat_delta.clear()
+        self._ids_delta = [0, 0]
+
     def new_story(self) -> int:
         held = self.stories()
-        (story,) = self.conn.execute(
-            "UPDATE story_ids SET last_id = last_id + 1, held = held + 1 WHERE id = 1 "
-            "RETURNING last_id"
-        ).fetchone()
+        if self._last_id is None:
+            (self._last_id,) = self.conn.execute(
+                "SELECT last_id FROM story_ids WHERE id = 1"
+            ).fetchone()
+        self._last_id += 1
+        story = self._last_id
+        self._ids_delta[0] += 1
         self.conn.execute("INSERT INTO stories(id, updated_at) VALUES (?, ?)", (story, self.now))
         self._held = held + 1
         self._heads[story] = Centroid()
@@ -167,13 +200,11 @@ class SqliteStore:
             [(t, story, v) for t, v in vec.items()],
         )
         items, _ = self.item_dfs(vec)
-        conn.executemany(
-            "INSERT INTO term_stats(term, stories, items) VALUES (?, ?, 1) "
-            "ON CONFLICT(term) DO UPDATE SET stories = stories + excluded.stories, "
-            "items = items + 1",
-            [(t, int(t not in old)) for t in vec],
-        )
-        conn.execute("UPDATE story_ids SET items = items + 1 WHERE id = 1")
+        for t in vec:
+            delta = self._stat_delta.setdefault(t, [0, 0])
+            delta[0] += t not in old
+            delta[1] += 1
+        self._ids_delta[1] += 1
         self._items = items + 1
         for t in vec:
             self._item_df[t] = self._item_df.get(t, 0) + 1
@@ -189,6 +220,7 @@ class SqliteStore:
             c.last = at if c.last is None else max(c.last, at)
         self._write_head(story, c)
         conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item))
+        self._item_story[item] = story
         self.touched.add(story)
 
     def _write_head(self, story: int, c: Centroid) -> None:
@@ -201,6 +233,7 @@ class SqliteStore:
         conn = self.conn
         held = self.stories()
         k, g = self.centroid(keep), self.centroid(gone)
+        self.dfs(g.weights)  # cached before they change
         dot = 0.0
         both = []
         for t, v in g.weights.items():
@@ -216,12 +249,9 @@ class SqliteStore:
             "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
             [(t, keep, k.weights[t]) for t in g.weights],
         )
-        conn.executemany(
-            "UPDATE term_stats SET stories = stories - 1 WHERE term = ?", [(t,) for t in both]
-        )
         for t in both:
-            if t in self._df:
-                self._df[t] -= 1
+            self._df[t] -= 1
+            self._stat_delta.setdefault(t, [0, 0])[0] -= 1
         k.norm2 += 2 * dot + g.norm2
         k.size += g.size
         if g.first is not None:
@@ -235,9 +265,10 @@ class SqliteStore:
             "INSERT OR REPLACE INTO story_aliases(old_id, new_id) VALUES (?, ?)", (gone, keep)
         )
         conn.execute("DELETE FROM stories WHERE id = ?", (gone,))  # its terms cascade
-        conn.execute("UPDATE story_ids SET held = held - 1 WHERE id = 1")
+        self._ids_delta[0] -= 1
         self._held = held - 1
         self._heads.pop(gone, None)
+        self._moved[gone] = keep
         self._full.discard(gone)
         self.touched.discard(gone)
         self.touched.add(keep)
@@ -303,7 +334,8 @@ class StoryGrouper:
 
     # -- aggregates -------------------------------------------------------------------------
     def flush(self) -> None:
-        """Recompute the aggregates of every story this batch touched."""
+        """Write the pending term statistics; recompute the aggregates of the touched stories."""
+        self.store.write_stats()
         if self.dirty:
             refresh_stories(self.conn, sorted(self.dirty), self.now, self.ranking)
         self.dirty.clear()
