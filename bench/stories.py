@@ -39,7 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.domain.stories import DEFAULT_SETTINGS, Doc, StorySettings, group  # noqa: E402
+from bot.domain.stories import DEFAULT_SETTINGS, StorySettings  # noqa: E402
+from bot.domain.story_memory import Doc, group  # noqa: E402
 from bot.services.ingest import IngestService  # noqa: E402
 from bot.storage.db import configure, migrate, open_database  # noqa: E402
 from bot.storage.stories import StoryGrouper  # noqa: E402

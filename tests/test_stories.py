@@ -9,19 +9,17 @@ import pytest
 import bot.domain.text as text_module
 from bot.domain.stories import (
     Centroid,
-    Doc,
-    InMemoryStore,
     LeadCandidate,
     StoryEngine,
     StorySettings,
     choose_lead,
     cosine,
-    group,
     idf,
     item_terms,
     item_vector,
     span_ok,
 )
+from bot.domain.story_memory import Doc, InMemoryStore, group
 from bot.domain.text import index_text, token_set, tokenize
 from tests.support.stories import T0, background, seed_docs
 

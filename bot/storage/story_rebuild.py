@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from bot.domain.ranking import RankingSettings
 from bot.domain.stories import StorySettings
-from bot.storage.stories import StoryGrouper, refresh_topic_counts
+from bot.storage.stories import StoryGrouper
+from bot.storage.story_aggregates import refresh_topic_counts
 
 Progress = Callable[[int, int], None]
 

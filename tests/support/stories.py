@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.domain.stories import Doc
+from bot.domain.story_memory import Doc
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 GUARDIAN = SEEDS / "000_a48850ed1a28f255.txt"
