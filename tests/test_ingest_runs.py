@@ -219,7 +219,7 @@ def test_every_query_command_works_from_the_cli_with_json(tmp_path):
         assert out.returncode == 0, out.stdout + out.stderr
         return json.loads(out.stdout)
 
-    data = js("preview", "--as-of", "2022-03-25T12:00:00Z")
+    data = js("preview", "--as-of", "2022-03-25T20:00:00Z")
     assert not data["fell_back"] and len(data["stories"]) == 1
     assert data["stories"][0]["articles"] == 2
     topics = {t["topic"]: t["articles"] for t in js("topics")}

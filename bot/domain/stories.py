@@ -1,272 +1,177 @@
-"""Story grouping: decide whether two items report the same event.
+"""Story grouping: items join the story they are most similar to *as a whole*.
 
-An *item* is an article file or one entry of an article's ``related`` list. Two items belong to the
-same story when their published dates are within ``StorySettings.window`` of each other and their
-texts are similar enough. The bar is lower when one item lists the other as related
-(``linked=True``), but those lists also hold merely nearby news, so the text still decides. Stories
-are the connected components of that relation (single link), with a guard on a story's date span
-against chains of day-by-day coverage. ``docs/stories.md`` explains the numbers.
+An *item* is an article file or one entry of an article's ``related`` list. Grouping is incremental:
+items arrive one by one (in ingest order) and each is either added to one existing story or starts a
+new one; afterwards its story may merge with another story when the two are similar *as stories*.
+Nothing compares an item with one member of a story, so a single hub headline ("Titanfall, iOS 7.1
+and Mt. Gox: the week in tech") can never glue two events together: it joins the one it resembles
+most, and the two stories stay apart unless their centroids agree.
 
-Similarity blends two *weighted overlap coefficients*,
-``overlap(A, B) = w(A & B) / max(min(w(A), w(B)), min_mass)``: one over the title tokens and one
-over all tokens (title and excerpt, so title words count in both parts and weigh more than excerpt
-words). ``w`` sums token weights: 1.0 for an ordinary token, ``generic_weight`` for a corpus-generic
-word (``text.GENERIC``: "azure", "microsoft", "update", ...), or a caller's IDF-style weight. The
-overlap coefficient is robust to very different lengths; ``min_mass`` keeps a two-word title from
-reaching 1.0 on a single shared word. ``same_story`` also requires shared *distinctive*
-(non-generic) tokens and, unless the titles agree on most of their distinctive words, a minimum
-overlap of all tokens, so that shared generic vocabulary or a shared topic phrase in the titles
-("Clearview AI facial recognition") cannot join two events on its own.
+Vectors. An item's terms are its title tokens (weight 1) and its excerpt-only tokens
+(``excerpt_weight``), each multiplied by the term's *inverse story frequency*
+``idf(t) = ln((N + 2) / (df(t) + 1))``, where ``N`` is the number of stories held and ``df(t)`` the
+number of stories containing ``t``, and normalised to length 1. Counting stories rather than items
+keeps a story's own keyword strong however many outlets repeat it ("titanfall" in 165 headlines is
+still one story), while words found across many events ("update", "season", "azure" in an Azure
+feed) weigh little: the weights are learned from what the database holds, per deployment.
+
+A story's *centroid* is the sum of its members' vectors, each frozen with the weights of the moment
+it joined, so a story is updated in O(terms of the item) and its state never depends on when it is
+read. The similarity of an item and a story is the cosine of the item's vector and the centroid;
+two stories are compared by the cosine of their centroids. The thresholds (``StorySettings``) are
+the same for every deployment.
+
+The algorithm (``StoryEngine.add``) is written once against a small ``StoryStore`` protocol;
+``bot.domain.story_memory`` holds the in-memory store (tests, benchmarks, the reference ``group``),
+``bot.storage.stories`` the SQLite one. Candidate search is bounded: at most ``search_terms``
+terms of an item are looked up (rarest first), terms held by more than ``common_share`` of the
+stories are not looked up at all, and each lookup returns at most ``postings_per_term`` stories
+(newest first) whose date span meets the item's window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from bot.domain.text import GENERIC, tokenize
+from bot.domain.text import tokenize
 
 __all__ = [
+    "DEFAULT_SETTINGS",
+    "Centroid",
     "LeadCandidate",
-    "StoryDoc",
+    "StoryEngine",
     "StorySettings",
+    "StoryStore",
     "choose_lead",
-    "group",
-    "query_tokens",
-    "same_story",
-    "shared_distinctive",
-    "similarity",
+    "cosine",
+    "idf",
+    "item_terms",
+    "item_vector",
     "span_ok",
-    "title_agreement",
-    "within_window",
 ]
 
-Weight = Callable[[str], float]
-"""Token weight, e.g. ``lambda t: math.log(n_docs / (1 + df[t]))``; replaces the generic rule."""
+Vector = dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
 class StorySettings:
-    """Thresholds of ``same_story``, tuned on the seeds and on hand-labelled pairs of the corpus.
+    """How items are grouped into stories; the same for every deployment.
 
-    - ``window``: largest gap between two known published dates (3 days: coverage of one event
-      comes within a day or two; a wider window mostly adds follow-up events).
-    - ``linked_threshold`` / ``unlinked_threshold``: minimum ``similarity`` for a pair where one
-      item lists the other as related / for a pair found by search only.
-    - ``linked_min_shared`` / ``unlinked_min_shared``: minimum number of shared distinctive
-      (non-generic) tokens over title and excerpt. An unlinked pair must also share a distinctive
-      title token.
-    - ``min_full_overlap`` / ``min_title_agreement``: a pair whose overlap of all tokens is below
-      ``min_full_overlap`` needs titles that agree on most of their distinctive words (Dice
-      coefficient of the distinctive title tokens at least ``min_title_agreement``): a title
-      that adds several distinctive words the other lacks ("... to identify dead Russian
-      soldiers" against "Clearview AI unveils version 2.0 of its facial recognition software")
-      needs support from the excerpts.
-    - ``title_weight``: share of the title overlap in ``similarity``; the rest is the overlap of
-      all tokens, titles included.
-    - ``generic_weight``: weight of a ``text.GENERIC`` word when no weight function is given.
-    - ``min_mass``: smallest denominator of an overlap coefficient, in weight units.
+    - ``window``: an item may only join a story whose date span comes within this of its own
+      published date (coverage of one event comes within a day or two).
     - ``max_span``: no story grows to cover more than this between its earliest and latest
       published dates (``span_ok``); ``None`` disables the guard.
+    - ``join_threshold``: least cosine between an item and a story's centroid for it to join.
+    - ``merge_threshold``: least cosine between two centroids for the stories to merge;
+      ``established_merge_threshold`` when both already hold ``established_size`` items or more
+      (two grown stories are distinct events unless they agree clearly).
+    - ``linked_join_threshold`` / ``linked_merge_threshold``: the same bars when one item lists the
+      other in its ``related`` list (a link is evidence, never a merge on its own).
+    - ``merge_candidates``: after a join, how many of the next most similar stories are tried
+      for a merge.
+    - ``excerpt_weight``: weight of a token found only in the excerpt (title tokens weigh 1).
+    - ``item_idf_margin``: a term's weight is at most its inverse *item* frequency plus this
+      (in nats). Story frequency alone reinforces itself: once one story has absorbed every item
+      of a feed that says "Azure", "azure" is in one story and looks rare; a word that a large
+      share of all items use is never distinctive, however the grouping packed it.
+    - ``cold_start``: while the database holds few stories the weights say little, so every bar
+      is multiplied by ``1 + cold_start / N`` (N stories held: x2 for the first, x1.01 at 100).
+    - ``search_terms``, ``postings_per_term``, ``common_share``, ``common_after``: bounds of the
+      candidate search (see the module docstring); ``common_share`` applies once the database
+      holds ``common_after`` stories.
     """
 
     window: timedelta = timedelta(days=3)
-    linked_threshold: float = 0.40
-    unlinked_threshold: float = 0.48
-    linked_min_shared: int = 1
-    unlinked_min_shared: int = 2
-    min_full_overlap: float = 0.25
-    min_title_agreement: float = 0.6
-    title_weight: float = 0.4
-    generic_weight: float = 0.25
-    min_mass: float = 3.0
     max_span: timedelta | None = timedelta(days=7)
+    join_threshold: float = 0.175
+    merge_threshold: float = 0.175
+    established_merge_threshold: float = 0.275
+    established_size: int = 5
+    linked_join_threshold: float = 0.1
+    linked_merge_threshold: float = 0.15
+    merge_candidates: int = 3
+    excerpt_weight: float = 0.5
+    search_terms: int = 8
+    postings_per_term: int = 64
+    common_share: float = 0.05
+    common_after: int = 200
+    cold_start: float = 1.0
+    item_idf_margin: float = 1.0
 
 
 DEFAULT_SETTINGS = StorySettings()
 
 
-@dataclass(frozen=True, slots=True)
-class StoryDoc:
-    """The text and date of one item, tokenised once (``tokens`` includes ``title_tokens``)."""
-
-    title: str
-    excerpt: str | None
-    published_at: datetime | None
-    title_tokens: frozenset[str]
-    tokens: frozenset[str]
-    # How many tokens are generic, cached for ``similarity`` (computed, not passed).
-    title_generic: int = field(init=False, repr=False, compare=False)
-    generic: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "title_generic", len(self.title_tokens & GENERIC))
-        object.__setattr__(self, "generic", len(self.tokens & GENERIC))
-
-    @classmethod
-    def of(cls, title: str, excerpt: str | None, published_at: datetime | None) -> StoryDoc:
-        title_tokens = frozenset(tokenize(title))
-        return cls(
-            title=title,
-            excerpt=excerpt,
-            published_at=published_at,
-            title_tokens=title_tokens,
-            tokens=title_tokens.union(tokenize(excerpt)),
-        )
-
-
-def _overlap(
-    a: frozenset[str],
-    a_generic: int,
-    b: frozenset[str],
-    b_generic: int,
-    *,
-    weight: Weight | None,
-    settings: StorySettings,
-) -> float:
-    common = a & b
-    if not common:
-        return 0.0
-    if weight is not None:
-        shared = sum(map(weight, common))
-        smaller = min(sum(map(weight, a)), sum(map(weight, b)))
-    else:
-        discount = 1.0 - settings.generic_weight
-        shared = len(common) - len(common & GENERIC) * discount
-        smaller = min(len(a) - a_generic * discount, len(b) - b_generic * discount)
-    return min(shared / max(smaller, settings.min_mass), 1.0)
-
-
-def _parts(
-    a: StoryDoc, b: StoryDoc, weight: Weight | None, settings: StorySettings
-) -> tuple[float, float]:
-    """(title overlap, overlap of all tokens)."""
-    title = _overlap(
-        a.title_tokens,
-        a.title_generic,
-        b.title_tokens,
-        b.title_generic,
-        weight=weight,
-        settings=settings,
-    )
-    full = _overlap(a.tokens, a.generic, b.tokens, b.generic, weight=weight, settings=settings)
-    return title, full
-
-
-def similarity(
-    a: StoryDoc,
-    b: StoryDoc,
-    weight: Weight | None = None,
-    settings: StorySettings = DEFAULT_SETTINGS,
-) -> float:
-    """Text similarity in [0, 1]: ``title_weight * title overlap + rest * overlap of all tokens``.
-
-    Symmetric; 0.0 when either side has no tokens; 1.0 for identical texts of three or more
-    ordinary tokens.
-    """
-    title, full = _parts(a, b, weight, settings)
-    tw = settings.title_weight
-    return tw * title + (1.0 - tw) * full
-
-
-def shared_distinctive(a: frozenset[str], b: frozenset[str]) -> int:
-    """How many tokens ``a`` and ``b`` share that are not corpus-generic (``text.GENERIC``)."""
-    return len((a & b) - GENERIC)
-
-
-def title_agreement(a: StoryDoc, b: StoryDoc) -> float:
-    """Dice coefficient of the two titles' distinctive (non-generic) tokens, in [0, 1]."""
-    da, db = a.title_tokens - GENERIC, b.title_tokens - GENERIC
-    if not da or not db:
-        return 0.0
-    return 2 * len(da & db) / (len(da) + len(db))
-
-
-def within_window(a: StoryDoc, b: StoryDoc, settings: StorySettings = DEFAULT_SETTINGS) -> bool:
-    """False only when both dates are known and further apart than ``settings.window``."""
-    if a.published_at is None or b.published_at is None:
-        return True
-    return abs(a.published_at - b.published_at) <= settings.window
-
-
-def same_story(
-    a: StoryDoc,
-    b: StoryDoc,
-    *,
-    linked: bool,
-    settings: StorySettings = DEFAULT_SETTINGS,
-    weight: Weight | None = None,
-) -> bool:
-    """Whether ``a`` and ``b`` report the same event (``linked``: one lists the other as related).
-
-    All of: dates within ``window`` (unknown dates pass); at least ``*_min_shared`` distinctive
-    tokens in common (unlinked: one of them in both titles); overlap of all tokens at least
-    ``min_full_overlap`` or else ``title_agreement`` at least ``min_title_agreement``;
-    ``similarity`` at least ``*_threshold``.
-    """
-    if not within_window(a, b, settings):
-        return False
-    if linked:
-        min_shared, threshold = settings.linked_min_shared, settings.linked_threshold
-    else:
-        if not shared_distinctive(a.title_tokens, b.title_tokens):
-            return False
-        min_shared, threshold = settings.unlinked_min_shared, settings.unlinked_threshold
-    if shared_distinctive(a.tokens, b.tokens) < min_shared:
-        return False
-    title, full = _parts(a, b, weight, settings)
-    if full < settings.min_full_overlap and title_agreement(a, b) < settings.min_title_agreement:
-        return False
-    tw = settings.title_weight
-    return tw * title + (1.0 - tw) * full >= threshold
-
-
-def _search_form(token: str) -> str:
-    # "-ies"/"-ied" fold to "-y" (identified -> identify): drop the "y" of long tokens so that,
-    # used as a prefix, the term matches every spelling (identif* -> identify/-ied/-ies).
-    return token[:-1] if len(token) >= 6 and token.endswith("y") else token
-
-
-def query_tokens(doc: StoryDoc, k: int = 8, weight: Weight | None = None) -> list[str]:
-    """The ``k`` most distinctive search terms of ``doc``, for a full-text OR-query of candidates.
-
-    Distinctive title tokens first, then distinctive excerpt tokens; within each group by
-    descending ``weight`` when given, else by descending length (long words tend to be rarer);
-    ties alphabetical. Generic tokens are never returned: an unlinked pair must share a
-    distinctive title token, so the query needs nothing else.
-
-    Use each term as an FTS5 *prefix* query (``"term"*``): a token is a prefix of the words it
-    stands for (``soldier`` -> soldiers, ``ukrain`` -> Ukraine/Ukrainian, ``identif`` ->
-    identify/identified), so the terms work on the raw title and excerpt as well as on a column
-    filled with ``text.index_text``. Synonym folds are the exception (``troops`` searches as
-    ``soldier``); ``same_story`` still decides on the folded tokens.
-    """
-    if k <= 0:
-        return []
-
-    def key(t: str) -> tuple[float, str]:
-        return (-(weight(t) if weight is not None else len(t)), t)
-
-    title = sorted(doc.title_tokens - GENERIC, key=key)
-    rest = sorted(doc.tokens - doc.title_tokens - GENERIC, key=key)
-    terms: list[str] = []
-    for token in title + rest:
-        term = _search_form(token)
-        if term not in terms:
-            terms.append(term)
-            if len(terms) == k:
-                break
+def item_terms(
+    title: str, excerpt: str | None, settings: StorySettings = DEFAULT_SETTINGS
+) -> dict[str, float]:
+    """Term -> raw weight of an item: 1 for a title token, ``excerpt_weight`` for the rest."""
+    terms = dict.fromkeys(tokenize(excerpt), settings.excerpt_weight)
+    terms.update(dict.fromkeys(tokenize(title), 1.0))
     return terms
 
 
-def _min_date(a: datetime | None, b: datetime | None) -> datetime | None:
+def idf(stories: int, df: int) -> float:
+    """Inverse story frequency: ``ln((N + 2) / (df + 1))``; positive whenever ``df <= N``."""
+    return math.log((stories + 2) / (df + 1))
+
+
+def item_vector(
+    terms: dict[str, float],
+    stories: int,
+    dfs: dict[str, int],
+    items: int | None = None,
+    item_dfs: dict[str, int] | None = None,
+    margin: float = 1.0,
+) -> Vector:
+    """Unit vector of an item: raw term weight x term weight, normalised (empty when ``terms``
+    is). The term weight is the inverse story frequency, capped at the inverse *item* frequency
+    plus ``margin`` when item counts are given (see ``StorySettings.item_idf_margin``)."""
+
+    def weight(t: str) -> float:
+        w = idf(stories, dfs.get(t, 0))
+        if items is not None and item_dfs is not None:
+            w = min(w, idf(items, item_dfs.get(t, 0)) + margin)
+        return w
+
+    vec = {t: w * weight(t) for t, w in terms.items()}
+    norm = math.sqrt(sum(v * v for v in vec.values()))
+    if norm == 0.0:
+        return {}
+    return {t: v / norm for t, v in vec.items()}
+
+
+@dataclass(slots=True)
+class Centroid:
+    """A story's state: the sum of its members' vectors, its squared norm, size and date span."""
+
+    weights: Vector = field(default_factory=dict)
+    norm2: float = 0.0
+    size: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+def cosine(a: Centroid, b: Centroid) -> float:
+    """Cosine of two centroids (0.0 when either is empty)."""
+    if a.norm2 <= 0.0 or b.norm2 <= 0.0:
+        return 0.0
+    small, large = (a, b) if len(a.weights) <= len(b.weights) else (b, a)
+    dot = sum(v * large.weights.get(t, 0.0) for t, v in small.weights.items())
+    return dot / math.sqrt(a.norm2 * b.norm2)
+
+
+def _lo(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:
         return b
     return a if b is None else min(a, b)
 
 
-def _max_date(a: datetime | None, b: datetime | None) -> datetime | None:
+def _hi(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:
         return b
     return a if b is None else max(a, b)
@@ -279,71 +184,178 @@ def span_ok(
     other_last: datetime | None,
     settings: StorySettings = DEFAULT_SETTINGS,
 ) -> bool:
-    """Whether two stories (each given by its earliest and latest published date) may merge.
-
-    False when the merged story would span more than ``settings.max_span``. The storage layer
-    checks it before every join or merge, as ``group`` does; a refused merge leaves both stories
-    as they are (the pair still counts as similar, it just does not chain further).
-    """
+    """Whether two date spans may be joined without covering more than ``settings.max_span``."""
     if settings.max_span is None:
         return True
-    lo = _min_date(first, other_first)
-    hi = _max_date(last, other_last)
+    lo, hi = _lo(first, other_first), _hi(last, other_last)
     return lo is None or hi is None or hi - lo <= settings.max_span
 
 
-def group(
-    docs: Sequence[StoryDoc],
-    links: Iterable[tuple[int, int]] = (),
-    settings: StorySettings = DEFAULT_SETTINGS,
-    weight: Weight | None = None,
-) -> list[list[int]]:
-    """Reference batch grouping: single-link union of all pairs that are ``same_story``.
+def _meets_window(c: Centroid, at: datetime | None, window: timedelta) -> bool:
+    if at is None or c.first is None or c.last is None:
+        return True
+    return c.first - window <= at <= c.last + window
 
-    ``links`` are index pairs where one item lists the other (compared with ``linked=True``);
-    every other pair is compared unlinked. Pairs are merged linked first, then by descending
-    similarity, each merge subject to ``span_ok``. Returns every group (singletons included) as a
-    sorted index list, groups ordered by their first index. Quadratic: for tests and small batches.
-    """
-    n = len(docs)
-    linked: set[tuple[int, int]] = set()
-    for i, j in links:
-        if not (0 <= i < n and 0 <= j < n):
-            raise IndexError(f"link ({i}, {j}) out of range for {n} docs")
-        if i != j:
-            linked.add((min(i, j), max(i, j)))
-    pairs: list[tuple[bool, float, int, int]] = []
-    for i in range(n):
-        for j in range(i + 1, n):
-            is_linked = (i, j) in linked
-            if same_story(docs[i], docs[j], linked=is_linked, settings=settings, weight=weight):
-                sim = similarity(docs[i], docs[j], weight, settings)
-                pairs.append((not is_linked, -sim, i, j))
-    pairs.sort()
 
-    parent = list(range(n))
-    first = [d.published_at for d in docs]
-    last = list(first)
+class StoryStore(Protocol):
+    """What the engine needs from where stories live (memory, SQLite)."""
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def stories(self) -> int:
+        """How many stories are held (N of the idf)."""
+        ...
 
-    for _, _, i, j in pairs:
-        ri, rj = find(i), find(j)
-        if ri == rj or not span_ok(first[ri], last[ri], first[rj], last[rj], settings):
-            continue
-        root, child = min(ri, rj), max(ri, rj)
-        parent[child] = root
-        first[root] = _min_date(first[ri], first[rj])
-        last[root] = _max_date(last[ri], last[rj])
+    def dfs(self, terms: Iterable[str]) -> dict[str, int]:
+        """Story frequency of each term (missing: 0)."""
+        ...
 
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values())
+    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+        """How many items are grouped, and the item frequency of each term (missing: 0)."""
+        ...
+
+    def postings(
+        self, term: str, lo: datetime | None, hi: datetime | None, limit: int
+    ) -> list[tuple[int, float]]:
+        """(story, centroid weight of ``term``) of up to ``limit`` stories holding ``term`` whose
+        span meets [lo, hi] (any span when they are None), highest story id first."""
+        ...
+
+    def centroid(self, story: int) -> Centroid:
+        """The current state of a story, all weights loaded."""
+        ...
+
+    def head(self, story: int) -> Centroid:
+        """The norm, size and span of a story (its weights may be left out)."""
+        ...
+
+    def story_of(self, item: int) -> int | None:
+        """The story an item belongs to, if any."""
+        ...
+
+    def new_story(self) -> int:
+        """A fresh story id, never given before."""
+        ...
+
+    def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
+        """Put ``item`` into ``story`` and add ``vec`` to its centroid (dfs and N follow)."""
+        ...
+
+    def merge(self, keep: int, gone: int) -> None:
+        """Move every item of ``gone`` into ``keep``, sum the centroids, drop ``gone``."""
+        ...
+
+
+class StoryEngine:
+    """The grouping algorithm over a ``StoryStore``; deterministic for a given order of items."""
+
+    def __init__(self, store: StoryStore, settings: StorySettings = DEFAULT_SETTINGS) -> None:
+        self.store = store
+        self.settings = settings
+        # cosine of two centroids by (story, size, story, size): a centroid only changes when
+        # its size does, so a pair compared again (many related lists) costs a lookup
+        self._cosines: dict[tuple[int, int, int, int], float] = {}
+
+    def vector(self, title: str, excerpt: str | None) -> Vector:
+        terms = item_terms(title, excerpt, self.settings)
+        items, item_dfs = self.store.item_dfs(terms)
+        return item_vector(
+            terms,
+            self.store.stories(),
+            self.store.dfs(terms),
+            items,
+            item_dfs,
+            self.settings.item_idf_margin,
+        )
+
+    def add(
+        self,
+        item: int,
+        title: str,
+        excerpt: str | None,
+        at: datetime | None,
+        linked: Collection[int] = (),
+    ) -> int:
+        """Group one item (``linked``: stories of items it lists or is listed by); its story."""
+        current = self.store.story_of(item)
+        if current is not None:
+            return current
+        s = self.settings
+        vec = self.vector(title, excerpt)
+        scored = self._scored(vec, at)
+        story = None
+        cold = self._cold()
+        for score, cand in scored:
+            bar = s.linked_join_threshold if cand in linked else s.join_threshold
+            if score >= bar * cold and self._fits(cand, at):
+                story = cand
+                break
+        if story is None:
+            story = self.store.new_story()
+        self.store.add(story, item, vec, at)
+        others = [cand for _, cand in scored if cand != story][: s.merge_candidates]
+        others += sorted(set(linked) - set(others) - {story})
+        for other in others:
+            story = self.try_merge(story, other, linked=other in linked)
+        return story
+
+    def try_merge(self, a: int, b: int, *, linked: bool) -> int:
+        """Merge stories ``a`` and ``b`` when their centroids agree; the surviving id."""
+        if a == b:
+            return a
+        s = self.settings
+        ca, cb = self.store.head(a), self.store.head(b)
+        if ca.size == 0 or cb.size == 0:
+            return a
+        if linked:
+            bar = s.linked_merge_threshold
+        elif min(ca.size, cb.size) >= s.established_size:
+            bar = s.established_merge_threshold
+        else:
+            bar = s.merge_threshold
+        if not span_ok(ca.first, ca.last, cb.first, cb.last, s):
+            return a
+        key = (a, ca.size, b, cb.size) if a < b else (b, cb.size, a, ca.size)
+        cos = self._cosines.get(key)
+        if cos is None:
+            cos = cosine(self.store.centroid(a), self.store.centroid(b))
+            self._cosines[key] = cos
+        if cos < bar * self._cold():
+            return a
+        keep, gone = (a, b) if (ca.size, -a) >= (cb.size, -b) else (b, a)
+        self.store.merge(keep, gone)
+        return keep
+
+    def _cold(self) -> float:
+        return 1.0 + self.settings.cold_start / max(self.store.stories(), 1)
+
+    def _fits(self, story: int, at: datetime | None) -> bool:
+        c = self.store.head(story)
+        return span_ok(c.first, c.last, at, at, self.settings)
+
+    def _scored(self, vec: Vector, at: datetime | None) -> list[tuple[float, int]]:
+        """Candidate stories by descending cosine with ``vec`` (ties: higher id first)."""
+        s = self.settings
+        store = self.store
+        n = store.stories()
+        if not vec or n == 0:
+            return []
+        dfs = store.dfs(vec)
+        common = s.common_share * n if n >= s.common_after else math.inf
+        # only terms some story holds can find a candidate; the rarest of them first
+        terms = sorted((t for t in vec if 0 < dfs.get(t, 0) <= common), key=lambda t: (-vec[t], t))
+        lo = at - s.window if at is not None else None
+        hi = at + s.window if at is not None else None
+        dots: dict[int, float] = {}
+        for term in terms[: s.search_terms]:
+            v = vec[term]
+            for story, weight in store.postings(term, lo, hi, s.postings_per_term):
+                dots[story] = dots.get(story, 0.0) + v * weight
+        scored = []
+        for story, dot in dots.items():
+            c = store.head(story)
+            if c.norm2 > 0.0 and _meets_window(c, at, s.window):
+                scored.append((dot / math.sqrt(c.norm2), story))
+        scored.sort(key=lambda p: (-p[0], -p[1]))
+        return scored
 
 
 @dataclass(frozen=True, slots=True)

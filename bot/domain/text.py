@@ -9,15 +9,19 @@
    join ("O'Brien" -> "obrien"); emoji and punctuation vanish.
 3. Stopwords (a compact English list plus news filler such as "said", "new", "via") are dropped
    before stemming, so that a stem can never turn back into a stopword.
-4. Tokens of one character and tokens made only of digits are dropped ("2022", "4", and "2.0",
-   which splits into "2" and "0"); mixed tokens stay ("5g", "20b", "m365", "x64").
+4. Tokens of one character are dropped ("4", and "2.0", which splits into "2" and "0"); numbers
+   of two or more digits stay ("2022", "737", "mh370" and "5g" alike): a number often names the
+   event (a flight, a model, an episode), and the data's own term frequencies
+   (``bot.domain.stories``) give a number common in one deployment a low weight.
 5. Light suffix folding (not Porter): ``-ies/-ied`` -> ``-y``, plural ``-s``, ``-ing``, ``-ed``,
    an undoubled final consonant and a dropped final ``e``; so soldiers~soldier,
    identify~identifies~identified, families~family, use~uses~used~using.
-6. A small synonym fold (``SYNONYMS``) for spellings news headlines use interchangeably.
 
-Tokens contain only letters and digits, so they are safe as FTS5 terms; index the output of
-``index_text`` (not the raw title) so that ``stories.query_tokens`` matches it exactly.
+There is no synonym list and no list of "generic" words: how much a word tells two events apart is
+learned from the stored items (inverse story frequency, ``bot.domain.stories``), so that "azure" is
+weak in a deployment that follows the Azure updates feed and strong elsewhere.
+
+Tokens contain only letters and digits, so they are safe as database keys and FTS5 terms.
 
 Folding is memoised per distinct word (``normalise_word``), so the cost is mostly the regex split.
 """
@@ -29,9 +33,7 @@ import unicodedata
 from functools import lru_cache
 
 __all__ = [
-    "GENERIC",
     "STOPWORDS",
-    "SYNONYMS",
     "index_text",
     "normalise_word",
     "token_set",
@@ -65,63 +67,6 @@ _STOPWORDS = """
 """
 STOPWORDS: frozenset[str] = frozenset(_STOPWORDS.split())
 """Dropped before stemming: English function words and news filler."""
-
-SYNONYMS: dict[str, str] = {
-    # Same referent, different spelling in headlines. Both sides are plain words; they are
-    # folded like any token at import (``_FOLD``), so every inflection of a key folds too.
-    "troop": "soldier",  # "Russian troops" / "Russian soldiers"
-    "facial": "face",  # "facial recognition" / "face recognition"
-    "rec": "recognition",  # "face rec tech" is headline slang for face recognition
-    "tech": "technology",
-    # Death reports: "X killed in ..." and "dead X" report the same fact in news headlines.
-    "killed": "dead",
-    "die": "dead",
-    "dying": "dead",
-    "death": "dead",
-    # Demonyms of countries frequent in news: "Ukrainian government" / "Ukraine's government".
-    "ukrainian": "ukraine",
-    "russian": "russia",
-    "chinese": "china",
-    "american": "america",
-    "european": "europe",
-    "british": "britain",
-    "japanese": "japan",
-    "kiev": "kyiv",
-    "acquisition": "acquire",  # "acquires" / "acquired" / "acquisition"
-}
-"""Synonym folds; kept short on purpose (each entry must be safe in any news context)."""
-
-# GENERIC: words too common in this project's feeds to tell two events apart on their own.
-# Derived from the real corpus (see docs/stories.md): the folded words found in more than about
-# 0.6% of its 6,227 distinct titles (azure 45%, microsoft 36%, diablo 26%, cloud 15%, available
-# 10%, ...), keeping out names of one-off events and entities (jedi, overwatch, necromancer,
-# activision, covid); plus generic announcement verbs, market-report vocabulary, month names and
-# compass words (Azure region names: "Switzerland North"). Written as plain words and folded at
-# import, so the set compares with tokens directly. Generic words still count in
-# stories.similarity, with a low weight, but never as distinctive.
-_GENERIC_WORDS = """
-    azure microsoft diablo iv blizzard cloud power apps app service services preview public beta
-    available availability generally general update updates upgrade release launch launches
-    announce announces announcement introducing introduce unveils reveals reveal date adds offers
-    support platform data database storage virtual server analytics marketplace region security
-    management managed monitor windows machine learning computing network integration
-    application features capabilities solution tools technology ai iot aws amazon google code
-    access private backup edge global digital enterprise business company customers partner
-    partnership team teams world center api sql postgresql mysql db instance container containers
-    kubernetes aks synapse cosmos stack hub sphere dataverse blob disk desktop functions portal
-    log logs hybrid migration migrate game games gaming gameplay player players play class
-    trailer video series season patch guide review best top big first free online coming know
-    help using changes system plans brings accelerate insights share key advanced developer
-    developers dev cost version model models go details expand based enable users experience
-    driven live run explained start software work deal official improve test performance
-    flexible create scale everything pc xbox console consoles web central fans million billion
-    joins provider provides level look development early industry group set event lead end
-    devices tier analysis transformation includes allows across product products
-    infrastructure organization design market growth size trends forecast research demand
-    revenue opportunities excited upcoming continues month vm vms
-    january february march april may june july august september october november december
-    north south east west northeast northwest southeast southwest
-"""
 
 
 def _strip_marks(text: str) -> str:
@@ -162,12 +107,11 @@ def _stem(word: str) -> str:
 def normalise_word(word: str) -> str:
     """Fold one lowercase word (letters and digits only) into its token.
 
-    Returns ``""`` for stopwords, one-character words and pure numbers.
+    Returns ``""`` for stopwords and one-character words.
     """
-    if len(word) < 2 or word in STOPWORDS or word.isdigit():
+    if len(word) < 2 or word in STOPWORDS:
         return ""
-    stem = _stem(word)
-    return _FOLD.get(stem, stem)
+    return _stem(word)
 
 
 def tokenize(text: str | None) -> list[str]:
@@ -190,7 +134,3 @@ def token_set(title: str, excerpt: str | None) -> frozenset[str]:
 def index_text(title: str, excerpt: str | None) -> str:
     """Space-separated distinct tokens, sorted: the text to store in the FTS5 search column."""
     return " ".join(sorted(token_set(title, excerpt)))
-
-
-_FOLD: dict[str, str] = {_stem(key): _stem(value) for key, value in SYNONYMS.items()}
-GENERIC: frozenset[str] = frozenset(filter(None, map(normalise_word, _GENERIC_WORDS.split())))

@@ -87,11 +87,19 @@ def coverage_providers(conn: sqlite3.Connection, story_ids: Sequence[int]) -> di
 
 
 def sent_story_ids(conn: sqlite3.Connection, channel_id: int, since: datetime) -> set[int]:
-    """Current ids of the stories sent to ``channel_id`` since ``since`` (merges followed)."""
+    """Current ids of the stories sent to ``channel_id`` since ``since``.
+
+    By item: a story counts as sent when it holds an item that was in a story posted to the
+    channel (``digest_sent_items``, filled by a trigger on ``digest_sent_stories``), so merges and
+    ``stories rebuild`` are followed without trusting story ids; plus the sent ids themselves
+    (ids are never given twice) and their aliases.
+    """
     rows = conn.execute(
-        "SELECT coalesce(a.new_id, s.story_id) FROM digest_sent_stories s "
+        "SELECT i.story_id FROM digest_sent_items d JOIN items i ON i.id = d.item_id "
+        "WHERE d.channel_id = ? AND d.sent_at >= ? AND i.story_id IS NOT NULL "
+        "UNION SELECT coalesce(a.new_id, s.story_id) FROM digest_sent_stories s "
         "LEFT JOIN story_aliases a ON a.old_id = s.story_id "
         "WHERE s.channel_id = ? AND s.sent_at >= ?",
-        (channel_id, _ts(since)),
+        (channel_id, _ts(since), channel_id, _ts(since)),
     )
     return {r[0] for r in rows}

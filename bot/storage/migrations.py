@@ -234,6 +234,67 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX digest_runs_channel_open ON digest_runs(channel_id)
         WHERE status IN ('planned', 'sending');
     """,
+    # 6: story ids are never given twice; story centroids and term statistics for grouping
+    # (docs/stories.md); "already sent" remembered by item, so that it survives merges and rebuilds
+    """
+    -- The last story id ever given and how many stories the grouping holds (N of the idf).
+    -- Seeded above every id any table may still hold, so no old id is handed out again.
+    CREATE TABLE story_ids (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        last_id  INTEGER NOT NULL,
+        held     INTEGER NOT NULL,
+        items    INTEGER NOT NULL DEFAULT 0     -- items grouped (N of the item frequency)
+    );
+    INSERT INTO story_ids(id, last_id, held) SELECT 1, max(
+        coalesce((SELECT max(id) FROM stories), 0),
+        coalesce((SELECT max(old_id) FROM story_aliases), 0),
+        coalesce((SELECT max(new_id) FROM story_aliases), 0),
+        coalesce((SELECT max(story_id) FROM digest_sent_stories), 0)), 0;
+
+    -- A story's centroid: its size, squared norm, date span and one weight per term.
+    ALTER TABLE stories ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stories ADD COLUMN norm2 REAL NOT NULL DEFAULT 0;
+    ALTER TABLE stories ADD COLUMN span_first INTEGER;
+    ALTER TABLE stories ADD COLUMN span_last INTEGER;
+    CREATE TABLE story_terms (
+        term      TEXT NOT NULL,
+        story_id  INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+        weight    REAL NOT NULL,
+        PRIMARY KEY (term, story_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX story_terms_story ON story_terms(story_id);
+
+    -- Story and item frequency of each term: how many stories / grouped items hold it.
+    CREATE TABLE term_stats (
+        term     TEXT PRIMARY KEY,
+        stories  INTEGER NOT NULL,
+        items    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Items already posted to a channel: a story counts as sent when it holds one of them, so
+    -- "sent" follows the items through merges and rebuilds instead of story ids.
+    CREATE TABLE digest_sent_items (
+        channel_id  INTEGER NOT NULL,
+        item_id     INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        sent_at     INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, item_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX digest_sent_items_recent ON digest_sent_items(channel_id, sent_at);
+    CREATE TRIGGER digest_sent_items_ai AFTER INSERT ON digest_sent_stories BEGIN
+        INSERT INTO digest_sent_items(channel_id, item_id, sent_at)
+        SELECT new.channel_id, i.id, new.sent_at FROM items i WHERE i.story_id = new.story_id
+        ON CONFLICT(channel_id, item_id) DO UPDATE SET sent_at = excluded.sent_at;
+    END;
+    CREATE TRIGGER digest_sent_items_au AFTER UPDATE ON digest_sent_stories BEGIN
+        INSERT INTO digest_sent_items(channel_id, item_id, sent_at)
+        SELECT new.channel_id, i.id, new.sent_at FROM items i WHERE i.story_id = new.story_id
+        ON CONFLICT(channel_id, item_id) DO UPDATE SET sent_at = excluded.sent_at;
+    END;
+    INSERT OR IGNORE INTO digest_sent_items(channel_id, item_id, sent_at)
+    SELECT s.channel_id, i.id, s.sent_at FROM digest_sent_stories s
+    JOIN items i ON i.story_id = coalesce(
+        (SELECT a.new_id FROM story_aliases a WHERE a.old_id = s.story_id), s.story_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,45 +1,283 @@
-"""Incremental story grouping at ingest, and the stored story aggregates.
+"""Incremental story grouping at ingest (SQLite side), and the stored story aggregates.
 
-For each new or changed article A (see ``docs/stories.md`` for the method and thresholds):
+The algorithm is ``bot.domain.stories.StoryEngine``; :class:`SqliteStore` keeps its state in the
+database, written through on every change inside the ingest transaction: ``stories`` (size,
+``norm2``, ``span_first``/``span_last``), ``story_terms`` (one centroid weight per term and story),
+``term_stats`` (story frequency of each term) and ``story_ids`` (the last id given and the number
+of stories held). The next batch, or a re-run after a crash, therefore reads exactly the state an
+uninterrupted run would have: the result does not depend on batch sizes.
 
-1. A gets the story of its row if it has one (its url may already be coverage of another story),
-   else a new story;
-2. each item of A's ``related`` list joins A's story when ``same_story(A, item, linked=True)``;
-3. items found by full-text search on A's most distinctive title words, published within the
-   story window around A, join when ``same_story(A, item, linked=False)``;
-4. joining an item that already belongs to another story merges the two stories (the larger one
-   survives; the absorbed id is kept in ``story_aliases`` so that digests never resend it).
+For each new article A (see ``docs/stories.md``):
 
-Stories only grow or merge; they never split. Aggregates (counts, best quality, dates, lead, topics,
-``rank_key``) are recomputed for the touched stories once per batch in :meth:`StoryGrouper.flush`.
+1. A is grouped like any item: it joins the story whose centroid it is most similar to (stories
+   holding items of A's ``related`` list count as linked: a lower bar), or starts a new one;
+2. each entry of A's ``related`` list published within the window of A and not yet in a story is
+   grouped the same way, with A's story as the linked one; an entry already in another story
+   lets the two stories merge when their centroids agree (at the linked bar);
+3. merged stories leave an alias (``story_aliases``), and story ids are never given again.
+
+An item keeps the story it has (an edited article is not regrouped; ``newsbot stories rebuild``
+regroups everything). Aggregates (counts, best quality, dates, lead, topics, ``rank_key``) are
+recomputed for the touched stories once per batch in :meth:`StoryGrouper.flush`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from bot.domain.models import Article
-from bot.domain.ranking import RankingSettings, rank_key
-from bot.domain.stories import StoryDoc, StorySettings, query_tokens, same_story, span_ok
-from bot.domain.text import GENERIC
-
-CANDIDATE_LIMIT = 400  # in-window items sharing a search term; a safety cap
+from bot.domain.ranking import RankingSettings
+from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector
+from bot.storage.story_aggregates import refresh_stories
 
 
 def _dt(ts: int | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
-def _fts_query(tokens: Iterable[str]) -> str | None:
-    words = [t.replace('"', "") for t in tokens if t]
-    if not words:
-        return None
-    return "title : (" + " OR ".join(f'"{w}"*' for w in words) + ")"
+def _ts(dt: datetime | None) -> int | None:
+    return None if dt is None else int(dt.timestamp())
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SqliteStore:
+    """``StoryStore`` over the open connection; write-through caches (they only save reads)."""
+
+    def __init__(self, conn: sqlite3.Connection, now: int) -> None:
+        self.conn = conn
+        self.now = now
+        self.touched: set[int] = set()
+        self._held: int | None = None
+        self._df: dict[str, int] = {}
+        self._item_df: dict[str, int] = {}
+        self._items: int | None = None
+        self._heads: dict[int, Centroid] = {}
+        self._full: set[int] = set()  # stories whose cached head holds every weight
+        self._item_story: dict[int, int | None] = {}  # as read or written in this batch
+        self._moved: dict[int, int] = {}  # story merged away in this batch -> where it went
+        # frequencies and counters are cached exactly and written once, in write_stats()
+        self._stat_delta: dict[str, list[int]] = {}  # term -> [stories, items] not yet written
+        self._last_id: int | None = None
+        self._ids_delta = [0, 0]  # held, items not yet written
+
+    # -- reads --------------------------------------------------------------------------------
+    def stories(self) -> int:
+        if self._held is None:
+            row = self.conn.execute("SELECT held FROM story_ids WHERE id = 1").fetchone()
+            self._held = row[0] if row else 0
+        return self._held
+
+    def dfs(self, terms: Iterable[str]) -> dict[str, int]:
+        terms = list(terms)
+        missing = [t for t in terms if t not in self._df]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            for t in chunk:
+                self._df[t] = 0
+                self._item_df[t] = 0
+            for term, n, items in self.conn.execute(
+                f"SELECT term, stories, items FROM term_stats WHERE term IN ({_marks(len(chunk))})",
+                chunk,
+            ):
+                self._df[term] = n
+                self._item_df[term] = items
+        return {t: self._df[t] for t in terms if self._df[t]}
+
+    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+        terms = list(terms)
+        self.dfs(terms)  # loads both frequencies
+        if self._items is None:
+            row = self.conn.execute("SELECT items FROM story_ids WHERE id = 1").fetchone()
+            self._items = row[0] if row else 0
+        return self._items, {t: self._item_df[t] for t in terms if self._item_df.get(t)}
+
+    def postings(
+        self, term: str, lo: datetime | None, hi: datetime | None, limit: int
+    ) -> list[tuple[int, float]]:
+        rows = self.conn.execute(
+            "SELECT t.story_id, t.weight, s.norm2, s.size, s.span_first, s.span_last "
+            "FROM story_terms t JOIN stories s ON s.id = t.story_id WHERE t.term = ? "
+            "AND (? IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
+            "AND (? IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
+            "ORDER BY t.story_id DESC LIMIT ?",
+            (term, _ts(lo), _ts(lo), _ts(hi), _ts(hi), limit),
+        ).fetchall()
+        for story, _, norm2, size, first, last in rows:
+            if story not in self._heads:
+                self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
+        return [(r[0], r[1]) for r in rows]
+
+    def head(self, story: int) -> Centroid:
+        c = self._heads.get(story)
+        if c is None:
+            norm2, size, first, last = self.conn.execute(
+                "SELECT norm2, size, span_first, span_last FROM stories WHERE id = ?", (story,)
+            ).fetchone()
+            c = self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
+        return c
+
+    def centroid(self, story: int) -> Centroid:
+        c = self.head(story)
+        if story not in self._full:
+            c.weights = dict(
+                self.conn.execute(
+                    "SELECT term, weight FROM story_terms WHERE story_id = ?", (story,)
+                ).fetchall()
+            )
+            self._full.add(story)
+        return c
+
+    def story_of(self, item: int) -> int | None:
+        if item in self._item_story:
+            story = self._item_story[item]
+        else:
+            row = self.conn.execute("SELECT story_id FROM items WHERE id = ?", (item,)).fetchone()
+            story = self._item_story[item] = None if row is None else row[0]
+        while story in self._moved:  # merged away in this batch
+            story = self._moved[story]
+        return story
+
+    # -- writes -------------------------------------------------------------------------------
+    def write_stats(self) -> None:
+        """Write the pending term frequencies and counters (before the transaction commits)."""
+        self.conn.executemany(
+            "INSERT INTO term_stats(term, stories, items) VALUES (?, ?, ?) "
+            "ON CONFLICT(term) DO UPDATE SET stories = stories + excluded.stories, "
+            "items = items + excluded.items",
+            [(t, d[0], d[1]) for t, d in self._stat_delta.items() if d != [0, 0]],
+        )
+        held, items = self._ids_delta
+        if self._last_id is not None or held or items:
+            self.conn.execute(
+                "UPDATE story_ids SET last_id = coalesce(?, last_id), held = held + ?, "
+                "items = items + ? WHERE id = 1",
+                (self._last_id, held, items),
+            )
+        self._stat_delta.clear()
+        self._ids_delta = [0, 0]
+
+    def new_story(self) -> int:
+        held = self.stories()
+        if self._last_id is None:
+            (self._last_id,) = self.conn.execute(
+                "SELECT last_id FROM story_ids WHERE id = 1"
+            ).fetchone()
+        self._last_id += 1
+        story = self._last_id
+        self._ids_delta[0] += 1
+        self.conn.execute("INSERT INTO stories(id, updated_at) VALUES (?, ?)", (story, self.now))
+        self._held = held + 1
+        self._heads[story] = Centroid()
+        self._full.add(story)
+        self.touched.add(story)
+        return story
+
+    def _weights_for(self, story: int, terms: Sequence[str]) -> dict[str, float]:
+        c = self.head(story)
+        if story in self._full:
+            return {t: c.weights[t] for t in terms if t in c.weights}
+        return dict(
+            self.conn.execute(
+                f"SELECT term, weight FROM story_terms WHERE story_id = ? "
+                f"AND term IN ({_marks(len(terms))})",
+                (story, *terms),
+            ).fetchall()
+        )
+
+    def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
+        conn = self.conn
+        c = self.head(story)
+        old = self._weights_for(story, list(vec)) if vec else {}
+        dot = sum(old[t] * v for t, v in vec.items() if t in old)
+        new_terms = [t for t in vec if t not in old]
+        conn.executemany(
+            "INSERT INTO story_terms(term, story_id, weight) VALUES (?, ?, ?) "
+            "ON CONFLICT(term, story_id) DO UPDATE SET weight = weight + excluded.weight",
+            [(t, story, v) for t, v in vec.items()],
+        )
+        items, _ = self.item_dfs(vec)
+        for t in vec:
+            delta = self._stat_delta.setdefault(t, [0, 0])
+            delta[0] += t not in old
+            delta[1] += 1
+        self._ids_delta[1] += 1
+        self._items = items + 1
+        for t in vec:
+            self._item_df[t] = self._item_df.get(t, 0) + 1
+        for t in new_terms:
+            self._df[t] = self._df.get(t, 0) + 1
+        if story in self._full:
+            for t, v in vec.items():
+                c.weights[t] = c.weights.get(t, 0.0) + v
+        c.norm2 += 2 * dot + sum(v * v for v in vec.values())
+        c.size += 1
+        if at is not None:
+            c.first = at if c.first is None else min(c.first, at)
+            c.last = at if c.last is None else max(c.last, at)
+        self._write_head(story, c)
+        conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item))
+        self._item_story[item] = story
+        self.touched.add(story)
+
+    def _write_head(self, story: int, c: Centroid) -> None:
+        self.conn.execute(
+            "UPDATE stories SET size = ?, norm2 = ?, span_first = ?, span_last = ? WHERE id = ?",
+            (c.size, c.norm2, _ts(c.first), _ts(c.last), story),
+        )
+
+    def merge(self, keep: int, gone: int) -> None:
+        conn = self.conn
+        held = self.stories()
+        k, g = self.centroid(keep), self.centroid(gone)
+        self.dfs(g.weights)  # cached before they change
+        dot = 0.0
+        both = []
+        for t, v in g.weights.items():
+            old = k.weights.get(t)
+            if old is None:
+                k.weights[t] = v
+            else:
+                dot += old * v
+                k.weights[t] = old + v
+                both.append(t)
+        conn.executemany(
+            "INSERT INTO story_terms(term, story_id, weight) VALUES (?, ?, ?) "
+            "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
+            [(t, keep, k.weights[t]) for t in g.weights],
+        )
+        for t in both:
+            self._df[t] -= 1
+            self._stat_delta.setdefault(t, [0, 0])[0] -= 1
+        k.norm2 += 2 * dot + g.norm2
+        k.size += g.size
+        if g.first is not None:
+            k.first = g.first if k.first is None else min(k.first, g.first)
+        if g.last is not None:
+            k.last = g.last if k.last is None else max(k.last, g.last)
+        self._write_head(keep, k)
+        conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", (keep, gone))
+        conn.execute("UPDATE story_aliases SET new_id = ? WHERE new_id = ?", (keep, gone))
+        conn.execute(
+            "INSERT OR REPLACE INTO story_aliases(old_id, new_id) VALUES (?, ?)", (gone, keep)
+        )
+        conn.execute("DELETE FROM stories WHERE id = ?", (gone,))  # its terms cascade
+        self._ids_delta[0] -= 1
+        self._held = held - 1
+        self._heads.pop(gone, None)
+        self._moved[gone] = keep
+        self._full.discard(gone)
+        self.touched.discard(gone)
+        self.touched.add(keep)
 
 
 class StoryGrouper:
+    """Groups the articles of one ingest batch (``write_batch``) into stories."""
+
     def __init__(
         self,
         conn: sqlite3.Connection,
@@ -51,219 +289,54 @@ class StoryGrouper:
         self.now = now
         self.settings = settings or StorySettings()
         self.ranking = ranking or RankingSettings()
-        self.window = int(self.settings.window.total_seconds())
-        self.dirty: set[int] = set()
-        self._docs: dict[tuple, StoryDoc] = {}
-        # story -> (earliest, latest) published; every change in this batch goes through here
-        self._spans: dict[int, tuple[datetime | None, datetime | None]] = {}
+        self.store = SqliteStore(conn, now)
+        self.engine = StoryEngine(self.store, self.settings)
+        self.dirty = self.store.touched
 
-    # -- grouping ---------------------------------------------------------------------------
     def add_article(self, item_id: int, article: Article, related_ids: Mapping[str, int]) -> int:
-        doc = StoryDoc.of(article.title, article.excerpt, article.published_at)
-        story = self._story_of(item_id)
-        if story is None:
-            story = self._new_story(item_id)
-        self.dirty.add(story)
-        window = self.settings.window
-        for r in article.related:
-            other = related_ids.get(r.url)
-            if other is None or other == item_id:
-                continue
-            # cheap date test first: most related items fall outside the window
-            if r.published_at is not None and abs(r.published_at - article.published_at) > window:
-                continue
-            if same_story(
-                doc,
-                self._doc(r.title, r.excerpt, r.published_at),
-                linked=True,
-                settings=self.settings,
-            ):
-                story = self._join(story, other)
-        for other, cand in self._candidates(item_id, doc):
-            if same_story(doc, cand, linked=False, settings=self.settings):
-                story = self._join(story, other)
-        return story
+        """Group an article and the entries of its related list; the article's story."""
+        related = list(dict.fromkeys(related_ids[r.url] for r in article.related))
+        return self.add_item_group(item_id, [r for r in related if r != item_id])
 
-    def _doc(self, title: str, excerpt: str | None, published: datetime | None) -> StoryDoc:
-        """StoryDoc of an item, cached: the same coverage is listed by many articles."""
-        key = (title, excerpt, published)
-        doc = self._docs.get(key)
-        if doc is None:
-            if len(self._docs) > 50_000:
-                self._docs.clear()
-            doc = self._docs[key] = StoryDoc.of(title, excerpt, published)
-        return doc
+    def add_item_group(self, item_id: int, related: Sequence[int]) -> int:
+        """Group an item and then the items it lists as related, in that order."""
+        rows = {
+            r[0]: r[1:]
+            for r in self.conn.execute(
+                "SELECT id, story_id, title, excerpt, published_at FROM items "
+                f"WHERE id IN ({_marks(len(related) + 1)})",
+                (item_id, *related),
+            )
+        }
+        _, title, excerpt, published = rows[item_id]
+        at = _dt(published)
+        linked = {rows[r][0] for r in related if rows[r][0] is not None}
+        story = self.engine.add(item_id, title, excerpt, at, linked)
+        window = self.settings.window
+        for rid in related:
+            _, r_title, r_excerpt, r_published = rows[rid]
+            r_at = _dt(r_published)
+            if r_at is not None and at is not None and abs(r_at - at) > window:
+                continue
+            story = self.store.story_of(item_id) or story
+            other = self.store.story_of(rid)
+            if other is None:
+                self.engine.add(rid, r_title, r_excerpt, r_at, {story})
+            elif other != story:
+                self.engine.try_merge(story, other, linked=True)
+        self.dirty.add(self.store.story_of(item_id) or story)
+        return self.store.story_of(item_id) or story
 
     def refresh_removed(self, item_ids: Iterable[int]) -> None:
         for item_id in item_ids:
-            story = self._story_of(item_id)
+            story = self.store.story_of(item_id)
             if story is not None:
                 self.dirty.add(story)
 
-    def _story_of(self, item_id: int) -> int | None:
-        row = self.conn.execute("SELECT story_id FROM items WHERE id = ?", (item_id,)).fetchone()
-        return None if row is None else row[0]
-
-    def _new_story(self, item_id: int) -> int:
-        (story,) = self.conn.execute(
-            "INSERT INTO stories(lead_item_id, updated_at) VALUES (?, ?) RETURNING id",
-            (item_id, self.now),
-        ).fetchone()
-        self.conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item_id))
-        return story
-
-    def _candidates(self, item_id: int, doc: StoryDoc) -> list[tuple[int, StoryDoc]]:
-        # Only title words: an unlinked pair must share a distinctive title word (same_story).
-        query = _fts_query(query_tokens(doc, min(8, len(doc.title_tokens - GENERIC))))
-        if query is None or doc.published_at is None:
-            return []
-        ts = int(doc.published_at.timestamp())
-        rows = self.conn.execute(
-            "SELECT i.id, i.title, i.excerpt, i.published_at FROM items_fts f "
-            "JOIN items i ON i.id = f.rowid "
-            "WHERE items_fts MATCH ? AND i.published_at BETWEEN ? AND ? AND i.id != ? "
-            "AND i.removed = 0 LIMIT ?",
-            (query, ts - self.window, ts + self.window, item_id, CANDIDATE_LIMIT),
-        ).fetchall()
-        return [(rid, self._doc(title, excerpt, _dt(pub))) for rid, title, excerpt, pub in rows]
-
-    def _span(self, story: int) -> tuple[datetime | None, datetime | None]:
-        span = self._spans.get(story)
-        if span is None:
-            lo, hi = self.conn.execute(
-                "SELECT min(published_at), max(published_at) FROM items WHERE story_id = ?",
-                (story,),
-            ).fetchone()
-            span = self._spans[story] = (_dt(lo), _dt(hi))
-        return span
-
-    def _widen(self, story: int, lo: datetime | None, hi: datetime | None) -> None:
-        old_lo, old_hi = self._span(story)
-        self._spans[story] = (
-            lo if old_lo is None else old_lo if lo is None else min(lo, old_lo),
-            hi if old_hi is None else old_hi if hi is None else max(hi, old_hi),
-        )
-
-    def _join(self, story: int, item_id: int) -> int:
-        """Put an item (and the story it belongs to) into ``story``, unless the result would
-        span more than ``max_span`` (the guard against chains of daily coverage)."""
-        row = self.conn.execute(
-            "SELECT story_id, published_at FROM items WHERE id = ?", (item_id,)
-        ).fetchone()
-        other, published = row
-        if other == story:
-            return story
-        other_span = self._span(other) if other is not None else (_dt(published), _dt(published))
-        if not span_ok(*self._span(story), *other_span, settings=self.settings):
-            return story
-        if other is None:
-            self.conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item_id))
-            self._widen(story, *other_span)
-            return story
-        return self._merge(story, other)
-
-    def _size(self, story: int) -> int:
-        return self.conn.execute(
-            "SELECT count(*) FROM items WHERE story_id = ?", (story,)
-        ).fetchone()[0]
-
-    def _merge(self, a: int, b: int) -> int:
-        keep, gone = (a, b) if (self._size(a), -a) >= (self._size(b), -b) else (b, a)
-        self._widen(keep, *self._span(gone))
-        self._spans.pop(gone, None)
-        conn = self.conn
-        conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", (keep, gone))
-        conn.execute("UPDATE story_aliases SET new_id = ? WHERE new_id = ?", (keep, gone))
-        conn.execute(
-            "INSERT OR REPLACE INTO story_aliases(old_id, new_id) VALUES (?, ?)", (gone, keep)
-        )
-        conn.execute("DELETE FROM stories WHERE id = ?", (gone,))
-        self.dirty.discard(gone)
-        self.dirty.add(keep)
-        return keep
-
     # -- aggregates -------------------------------------------------------------------------
     def flush(self) -> None:
+        """Write the pending term statistics; recompute the aggregates of the touched stories."""
+        self.store.write_stats()
         if self.dirty:
             refresh_stories(self.conn, sorted(self.dirty), self.now, self.ranking)
         self.dirty.clear()
-
-
-def refresh_stories(
-    conn: sqlite3.Connection, story_ids: list[int], now: int, ranking: RankingSettings
-) -> None:
-    """Recompute the stored aggregates, lead, topics and rank key of the given stories.
-
-    Set-based: a handful of statements for the whole batch, whatever its size.
-    """
-
-    def key(best_quality, max_heat, providers, latest):
-        return rank_key(
-            best_quality=best_quality,
-            max_heat=max_heat,
-            providers=providers,
-            latest_at=latest,
-            settings=ranking,
-        )
-
-    conn.create_function("newsbot_rank_key", 4, key, deterministic=True)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS dirty_stories(id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM dirty_stories")
-    conn.executemany("INSERT INTO dirty_stories(id) VALUES (?)", [(s,) for s in story_ids])
-    dirty = "(SELECT id FROM dirty_stories)"
-    topics = {
-        r[0]
-        for r in conn.execute(
-            f"SELECT DISTINCT topic_id FROM story_topics WHERE story_id IN {dirty}"
-        )
-    }
-    conn.execute(
-        "UPDATE stories SET article_count = 0, item_count = 0, provider_count = 0, "
-        f"rank_key = NULL, updated_at = ? WHERE id IN {dirty}",
-        (now,),
-    )
-    conn.execute(
-        "UPDATE stories SET article_count = a.articles, item_count = a.items, "
-        "provider_count = a.providers, best_quality = a.best_q, max_heat = a.max_heat, "
-        "first_published_at = a.first_pub, last_published_at = a.last_pub, "
-        "first_seen_at = a.first_seen, last_seen_at = a.last_seen FROM ("
-        "SELECT story_id, coalesce(sum(is_article), 0) AS articles, count(*) AS items, "
-        "count(DISTINCT provider_id) AS providers, max(quality) AS best_q, "
-        "max(CASE WHEN is_article THEN heat END) AS max_heat, min(published_at) AS first_pub, "
-        "max(published_at) AS last_pub, min(first_seen_at) AS first_seen, "
-        "max(first_seen_at) AS last_seen "
-        f"FROM items WHERE story_id IN {dirty} AND removed = 0 GROUP BY story_id) AS a "
-        "WHERE stories.id = a.story_id"
-    )
-    conn.execute(
-        "UPDATE stories SET lead_item_id = (SELECT i.id FROM items i "
-        "WHERE i.story_id = stories.id AND i.removed = 0 ORDER BY i.is_article DESC, "
-        "i.quality IS NULL, i.quality DESC, i.published_at IS NULL, i.published_at, i.id "
-        "LIMIT 1), rank_key = CASE WHEN article_count > 0 THEN newsbot_rank_key("
-        f"best_quality, max_heat, provider_count, last_published_at) END WHERE id IN {dirty}"
-    )
-    conn.execute(f"DELETE FROM story_topics WHERE story_id IN {dirty}")
-    conn.execute(
-        "INSERT OR IGNORE INTO story_topics(topic_id, story_id, rank_key) "
-        "SELECT DISTINCT t.topic_id, i.story_id, s.rank_key FROM items i "
-        "JOIN item_topics t ON t.item_id = i.id JOIN stories s ON s.id = i.story_id "
-        f"WHERE i.story_id IN {dirty} AND i.removed = 0"
-    )
-    topics.update(
-        r[0]
-        for r in conn.execute(
-            f"SELECT DISTINCT topic_id FROM story_topics WHERE story_id IN {dirty}"
-        )
-    )
-    refresh_topic_counts(conn, topics)
-
-
-def refresh_topic_counts(conn: sqlite3.Connection, topic_ids: Iterable[int]) -> None:
-    """Recompute the stored article and story counts of the given topics."""
-    conn.executemany(
-        "UPDATE topics SET article_count = (SELECT count(*) FROM item_topics t "
-        "JOIN items i ON i.id = t.item_id WHERE t.topic_id = topics.id AND i.removed = 0), "
-        "story_count = (SELECT count(*) FROM story_topics s JOIN stories st ON st.id = s.story_id "
-        "WHERE s.topic_id = topics.id AND st.article_count > 0) WHERE id = ?",
-        [(t,) for t in sorted(set(topic_ids))],
-    )
