@@ -25,7 +25,7 @@ from bot.storage.db import Database, open_database
 from bot.ui.bot import NewsBot, Services
 from bot.ui.cogs.digest import DiscordPoster, setup_digests
 from tests.discord_double import DEFAULT_TOKEN, DiscordDouble, default_world, running_client
-from tests.test_digest_support import Article, Clock, Crash, ingest
+from tests.support.digest import Article, Clock, Crash, ingest
 
 DAY1 = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)  # 08:00 in London
 EPHEMERAL = 1 << 6

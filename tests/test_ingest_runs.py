@@ -17,7 +17,7 @@ import pytest
 from bot.ingest.loader import expand_paths
 from bot.ingest.parser import parse_article
 from tests.factories import SEEDS, SHARED_CORPUS, related, write_article
-from tests.test_storage import content, ingest
+from tests.support.storage import content, ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARDIAN = "https://www.theguardian.com/technology/2022/mar/24/ukraine-facial-recognition-identify-russian-soldiers"

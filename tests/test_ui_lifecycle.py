@@ -21,7 +21,7 @@ from bot.services.ingest import IngestReport
 from bot.ui.rescan import Rescanner
 from tests.discord_double import DiscordDouble, point_discord_at, running_client
 from tests.factories import write_article
-from tests.test_ui_harness import iso, make_config, running_bot, write_corpus
+from tests.support.ui_harness import iso, make_config, running_bot, write_corpus
 
 pytestmark = pytest.mark.timeout(60)
 
