@@ -52,7 +52,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         default = action.default
         if (
             "%(default)" in text
-            or default in (None, False, argparse.SUPPRESS, [], ())
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or default in ([], ())
             or not (action.option_strings or action.nargs in ("?", "*"))
         ):
             return text

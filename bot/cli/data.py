@@ -81,14 +81,13 @@ def print_report(report: IngestReport, verbose: bool) -> None:
     warnings = _problems(report.warnings, "warning")
     out.print(
         f"{plural(report.files, 'file')}: {report.new:,} new, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged {'article' if report.unchanged == 1 else 'articles'}; "
-        f"{plural(report.related, 'related link')}; {len(rejected):,} rejected "
-        f"({report.seconds:.2f}s)"
+        f"{report.unchanged:,} unchanged, {len(rejected):,} rejected; "
+        f"{plural(report.related, 'related link')} ({report.seconds:.2f}s)"
     )
     err = err_console()
     shown = rejected if verbose else rejected[:SHOWN_PROBLEMS]
     for r in shown:
-        err.print(f"rejected: {r['path']}: {r['message']}")
+        warn(f"rejected: {r['path']}: {r['message']}")
     if len(rejected) > len(shown):
         err.print(
             f"… and {len(rejected) - len(shown):,} more rejected files (all with -v or --json)"
@@ -97,7 +96,7 @@ def print_report(report: IngestReport, verbose: bool) -> None:
         return
     if verbose:
         for w in warnings:
-            err.print(f"warning: {w['path']}: {w['message']}")
+            warn(f"warning: {w['path']}: {w['message']}")
         return
     counts = Counter(w["kind"] for w in warnings)
     files = len({w["path"] for w in warnings})

@@ -79,8 +79,9 @@ def say(text: str, out: TextIO | None = None) -> None:
 
 
 def warn(text: str) -> None:
-    """A warning or error line on stderr."""
-    console(sys.stderr).print(Text(text))
+    """A warning or error on stderr: one line, never wrapped (so that it greps whole)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def shorten(text: str | None, width: int) -> str:

@@ -17,7 +17,7 @@ from bot.services.query import EARLIEST, LATEST, MAX_OFFSET, QueryService
 from bot.storage.db import open_database
 
 PREVIEW_COVERAGE = 12  # coverage rows shown per story in `newsbot preview`
-LEGEND = "* lead article · A a loaded article · other rows: related coverage by other outlets"
+LEGEND = "* lead article · A another loaded article · others: related coverage"
 NARROW = {"outlet": 18}
 URLS = "Urls: --json, or a terminal at least 120 columns wide."
 
