@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import discord
 import pytest
+from discord import app_commands
 
 from bot.domain.views import (
     CoverageItem,
@@ -265,3 +266,31 @@ def test_help_lists_member_commands_first_and_the_admin_group_last_once():
     assert managers.title == "For server managers"
     assert [f.name for f in managers.fields] == ["/digest list", "/digest subscribe"]
     assert "(1-365)" in member.fields[1].value and "1–365" not in member.fields[1].value
+
+
+def test_help_marks_the_manage_server_group_as_admin():
+    from bot.ui.cogs.help import describe_commands
+
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+
+    @app_commands.command(name="news", description="Top stories")
+    @app_commands.describe(days="last N days (1-365)")
+    async def news(interaction: discord.Interaction, days: app_commands.Range[int, 1, 365]) -> None:
+        raise AssertionError("not called")
+
+    group = app_commands.Group(
+        name="digest",
+        description="Daily digests",
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    @group.command(name="list", description="List digests")
+    async def listing(interaction: discord.Interaction) -> None:
+        raise AssertionError("not called")
+
+    tree.add_command(news)
+    tree.add_command(group)
+    found = {c.name: c for c in describe_commands(tree)}
+    assert found["digest list"].admin and not found["news"].admin
+    (days,) = found["news"].options
+    assert days.detail == ""  # the description already gives the range: not printed twice
