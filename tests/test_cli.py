@@ -341,3 +341,26 @@ def test_digests_list_status_and_preview(tmp_path):
     missing = newsbot("--db", str(db), "digests", "preview", "999")
     assert missing.returncode == 1
     assert "No digest #999. Run `newsbot digests list` for the list." in missing.stderr
+
+
+def test_database_failures_are_one_line_naming_the_file():
+    import errno
+
+    from bot.cli.errors import database_message
+
+    full = database_message(OSError(errno.ENOSPC, "No space left on device"), "/data/n.db")
+    assert full.startswith("the disk holding /data/n.db is full") and "\n" not in full
+    sqlite_full = database_message(sqlite3.OperationalError("database or disk is full"), "n.db")
+    assert sqlite_full == full.replace("/data/n.db", "n.db")
+    locked = database_message(sqlite3.OperationalError("database is locked"), "n.db")
+    assert "busy" in locked
+
+
+def test_problem_kinds_drop_the_specifics():
+    from bot.cli.data import problem_kind
+
+    assert problem_kind("related[3]: dropped: missing title") == "related: dropped: missing title"
+    assert problem_kind("related[12]: dropped: invalid webUrl: 'ftp://x'") == (
+        "related: dropped: invalid webUrl"
+    )
+    assert problem_kind("") == "other"

@@ -49,7 +49,7 @@ def problem_kind(message: str) -> str:
     """The kind of an ingest problem, for counting: the message without its specifics
     (list indices, quoted values, line numbers), e.g. ``related: dropped: missing title``."""
     text = _LINE.sub("", _DETAIL.sub("", _INDEX.sub("", message)))
-    parts = [p.strip() for p in re.split(r":\s|;\s", text) if p.strip()]
+    parts = [p.strip(" :;") for p in re.split(r":\s|;\s", text) if p.strip(" :;")]
     return ": ".join(parts[:3])[:80] or "other"
 
 
