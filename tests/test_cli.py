@@ -284,6 +284,18 @@ def test_an_interrupted_ingest_ends_with_one_line_and_a_rerun_finishes(
     assert content(db) == content(clean)
 
 
+def test_ctrl_c_to_the_process_group_gives_no_parser_tracebacks(tmp_path):
+    src = tmp_path / "src"
+    _make(src, 300)  # enough files for the parser processes (not a thread)
+    db = tmp_path / "n.db"
+    result = crashing("ctrl-c", 1, "--db", str(db), "ingest", str(src), env={"CRASH_BATCH": "48"})
+    assert result.returncode == 130, result.stderr
+    _no_traceback(result)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("newsbot: ingest interrupted: ") and "again to finish" in line
+    assert newsbot("--db", str(db), "ingest", str(src)).returncode == 0
+
+
 def test_a_killed_ingest_leaves_a_sound_database_and_a_rerun_matches_a_clean_run(tmp_path, many):
     src, clean = many
     db = tmp_path / "killed.db"

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import re
 import signal
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -117,28 +118,31 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         if progress:
             progress(done, total)
 
-    async with open_database(config.database.path) as db:
-        service = IngestService(
-            db, max_file_bytes=config.ingest.max_file_bytes, workers=config.ingest.workers
-        )
-        task = asyncio.ensure_future(service.ingest(args.paths, track))
-        stopped = _cancel_on_signals(task)
-        try:
-            report = await task
-        except asyncio.CancelledError:
-            if not stopped:
-                raise
-            if progress:
-                progress.close()
-            warn(
-                f"newsbot: ingest {stopped[0]}: {plural(seen[0], 'file')} in the database "
-                "(committed); run the same `newsbot ingest` again to finish the job."
+    # set up before the database opens: its threads must inherit the SIGINT block
+    with _Interrupts() as interrupts:
+        stopped = interrupts.stopped
+        async with open_database(config.database.path) as db:
+            service = IngestService(
+                db, max_file_bytes=config.ingest.max_file_bytes, workers=config.ingest.workers
             )
-            return EXIT_INTERRUPTED if stopped[0] == "interrupted" else EXIT_TERMINATED
-        finally:
-            _restore_signals()
-            if progress:
-                progress.close()
+            task = interrupts.task = asyncio.ensure_future(service.ingest(args.paths, track))
+            if stopped:  # a signal came while the database was opening
+                task.cancel()
+            try:
+                report = await task
+            except asyncio.CancelledError:
+                if not stopped:
+                    raise
+                if progress:
+                    progress.close()
+                warn(
+                    f"newsbot: ingest {stopped[0]}: {plural(seen[0], 'file')} in the database "
+                    "(committed); run the same `newsbot ingest` again to finish the job."
+                )
+                return EXIT_INTERRUPTED if stopped[0] == "interrupted" else EXIT_TERMINATED
+            finally:
+                if progress:
+                    progress.close()
     if args.json:
         print_json(report_dict(report))
     else:
@@ -146,32 +150,58 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     return 1 if report.rejected else 0
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+class _Interrupts:
+    """Ctrl-C and SIGTERM during an ingest cancel it (the batch being written commits or rolls
+    back whole); ``stopped`` receives "interrupted" or "stopped" when that happens.
 
+    A Ctrl-C reaches the terminal's whole process group, parser processes included, and each would
+    die with a traceback. So SIGINT is blocked in this thread before any thread or parser process
+    starts (they inherit the block) and taken here by a waiter thread instead. The resource
+    tracker is started first: starting it later would unblock SIGINT on its way out.
+    """
 
-def _cancel_on_signals(task: asyncio.Future) -> list[str]:
-    """Ctrl-C or SIGTERM cancels ``task`` (the batch being written commits or rolls back whole);
-    returns a list that receives "interrupted" / "stopped" when that happens."""
-    loop = asyncio.get_running_loop()
-    stopped: list[str] = []
+    def __init__(self) -> None:
+        self.task: asyncio.Future | None = None
+        self.stopped: list[str] = []
+        self._loop = asyncio.get_running_loop()
+        self._done = threading.Event()
+        self._waiter: threading.Thread | None = None
 
-    def stop(what: str) -> None:
-        if not stopped:
-            stopped.append(what)
-            task.cancel()
+    def stop(self, what: str) -> None:
+        if not self.stopped:
+            self.stopped.append(what)
+            if self.task is not None:
+                self.task.cancel()
 
-    for sig, what in zip(_SIGNALS, ("interrupted", "stopped"), strict=True):
-        # not the main thread, or no Unix signals: Ctrl-C is then a KeyboardInterrupt
+    def __enter__(self) -> _Interrupts:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no Unix signals here
+            self._loop.add_signal_handler(signal.SIGTERM, self.stop, "stopped")
+        main = threading.current_thread() is threading.main_thread()
+        if main and hasattr(signal, "sigtimedwait") and hasattr(signal, "pthread_sigmask"):
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            self._waiter = threading.Thread(target=self._wait, name="newsbot-sigint", daemon=True)
+            self._waiter.start()
+        else:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self._loop.add_signal_handler(signal.SIGINT, self.stop, "interrupted")
+        return self
+
+    def _wait(self) -> None:
+        while not self._done.is_set():
+            if signal.sigtimedwait({signal.SIGINT}, 0.1) is not None:
+                self._loop.call_soon_threadsafe(self.stop, "interrupted")
+
+    def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop, what)
-    return stopped
-
-
-def _restore_signals() -> None:
-    loop = asyncio.get_running_loop()
-    for sig in _SIGNALS:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(sig)
+            self._loop.remove_signal_handler(signal.SIGTERM)
+            self._loop.remove_signal_handler(signal.SIGINT)
+        if self._waiter is not None:
+            self._done.set()
+            self._waiter.join()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 _STAT_LABELS = {

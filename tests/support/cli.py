@@ -28,8 +28,10 @@ def newsbot(
     cwd: Path = ROOT,
     timeout: float = 120,
     module: str = "bot",
+    session: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m bot ARGS`` (or another module with the same command line)."""
+    """``python -m bot ARGS`` (or another module with the same command line); ``session``: in a
+    session (and process group) of its own."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         check=False,
@@ -38,6 +40,7 @@ def newsbot(
         cwd=cwd,
         timeout=timeout,
         env=cli_env(env),
+        start_new_session=session,
     )
 
 
@@ -45,4 +48,4 @@ def crashing(action: str, after: int, *args: str, **kwargs) -> subprocess.Comple
     """``newsbot ARGS`` with ``action`` injected after the ``after``-th committed ingest batch
     (see :mod:`tests.support.crashing_cli`): deterministic, no race with a timer."""
     env = {**(kwargs.pop("env", None) or {}), "CRASH_ACTION": action, "CRASH_AFTER": str(after)}
-    return newsbot(*args, env=env, module="tests.support.crashing_cli", **kwargs)
+    return newsbot(*args, env=env, module="tests.support.crashing_cli", session=True, **kwargs)

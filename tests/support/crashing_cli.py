@@ -4,6 +4,8 @@
 
 - ``exit``: the process dies on the spot (``os._exit``: no cleanup at all, like SIGKILL);
 - ``sigterm`` / ``sigint``: the process sends itself that signal (a service stop, or Ctrl-C);
+- ``ctrl-c``: SIGINT to the whole process group, parser processes included, as a terminal does
+  (run it in its own session: :func:`tests.support.cli.crashing` does);
 ``CRASH_BATCH`` fixes the batch size, so that the files committed before the fault are known.
 
 - ``full``: every later write fails as on a full disk (SQLite's SQLITE_FULL, "database or disk
@@ -36,6 +38,8 @@ def write_batch(conn, *args, **kwargs):
             os.kill(os.getpid(), signal.SIGTERM)
         elif ACTION == "sigint":
             os.kill(os.getpid(), signal.SIGINT)
+        elif ACTION == "ctrl-c":  # what a terminal does: SIGINT to the whole process group
+            os.killpg(os.getpgid(0), signal.SIGINT)
         elif ACTION == "full":
             (pages,) = conn.execute("PRAGMA page_count").fetchone()
             conn.execute(f"PRAGMA max_page_count = {pages}")
