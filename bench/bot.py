@@ -98,7 +98,7 @@ async def prepare_database(corpus: Path, db_path: Path) -> dict:
         picked = stories[:10] + sorted(stories, key=lambda st: -st.item_count)[:10]
         return {
             "topics": [t.name for t in topics] or ["AI"],
-            "articles": [str(st.lead.id) for st in picked] or ["1"],
+            "articles": [f"article:{st.lead.id}" for st in picked] or ["article:1"],
             "max_coverage": max((st.item_count for st in stories), default=0),
         }
 

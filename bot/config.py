@@ -184,4 +184,25 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
         raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from exc
-    return apply_env(parse_config(data, source=str(file)), env)
+    config = resolve_paths(parse_config(data, source=str(file)), data, file.parent)
+    return apply_env(config, env)
+
+
+def resolve_paths(config: Config, data: Mapping[str, Any], base: Path) -> Config:
+    """Relative paths written in a config file are relative to that file's folder, not to the
+    working directory (so a service started from anywhere finds them): ``[database] path`` and
+    ``[ingest] sources``. Defaults and environment overrides keep meaning the working directory.
+    """
+
+    def resolve(path: str) -> str:
+        if path == ":memory:":
+            return path
+        expanded = os.path.expanduser(path)
+        return expanded if os.path.isabs(expanded) else os.path.normpath(base / expanded)
+
+    database, ingest = config.database, config.ingest
+    if "path" in (data.get("database") or {}):
+        database = replace(database, path=resolve(database.path))
+    if "sources" in (data.get("ingest") or {}):
+        ingest = replace(ingest, sources=tuple(resolve(s) for s in ingest.sources))
+    return replace(config, database=database, ingest=ingest)

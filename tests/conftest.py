@@ -15,3 +15,27 @@ def _restore_discord_endpoints() -> Iterator[None]:
     base, gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     yield
     Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+
+
+_DISCORD_BACKOFF = {1, 3, 5, 7, 9}  # discord.py's retry sleeps after a 5xx or a reset: 1 + 2*tries
+
+
+@pytest.fixture(autouse=True)
+def _no_discord_retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """discord.py sleeps 1, 3, 5... seconds before retrying a 5xx; tests skip those sleeps (the
+    retry itself still happens). Rate-limit waits (bucket resets, ``retry_after``) stay real:
+    they are what the double's rate limiting tests check, and they are short there."""
+    import asyncio
+    import types
+
+    import discord.http
+
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float, result: object = None) -> object:
+        return await real_sleep(0 if delay in _DISCORD_BACKOFF else delay, result)
+
+    shim = types.ModuleType("asyncio")
+    shim.__dict__.update(vars(asyncio))
+    shim.sleep = sleep  # type: ignore[attr-defined]
+    monkeypatch.setattr(discord.http, "asyncio", shim)

@@ -64,7 +64,7 @@ def test_env_overrides_and_token_is_never_in_repr(tmp_path):
     )
     assert config.discord.token == "from-env"
     assert config.database.path == "/tmp/x.db"
-    assert config.ingest.sources == ("news",)
+    assert config.ingest.sources == (str(tmp_path / "news"),)  # relative to the file
     assert config.discord.api_base.endswith("/api/v10")
     assert config.discord.gateway_url == "ws://127.0.0.1:1/gw"
     assert "from-env" not in repr(config) and "from-env" not in str(config)

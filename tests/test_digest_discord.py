@@ -5,6 +5,7 @@ The clock is controlled: jobs are run by calling the scheduler's job body with a
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from bot.storage.db import Database, open_database
 from bot.ui.bot import NewsBot, Services
 from bot.ui.cogs.digest import DiscordPoster, setup_digests
 from tests.discord_double import DEFAULT_TOKEN, DiscordDouble, default_world, running_client
-from tests.test_digest_support import Article, Clock, Crash, ingest
+from tests.support.digest import Article, Clock, Crash, ingest
 
 DAY1 = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)  # 08:00 in London
 EPHEMERAL = 1 << 6
@@ -319,3 +320,33 @@ async def test_startup_rebuilds_jobs_and_catches_up_a_missed_digest(tmp_path: Pa
         [posted] = env.posts()
         assert "3 stories" in posted["content"]
     assert not env.scheduler.scheduler.running  # stopped by the close hook
+
+
+async def test_timezone_autocomplete_understands_abbreviations_and_names(tmp_path: Path) -> None:
+    async with digest_env(tmp_path) as env:
+        for typed, first in (("EST", "America/New_York"), ("pacific", "America/Los_Angeles"),
+                             ("india", "Asia/Kolkata"), ("mumbai", "Asia/Kolkata")):  # fmt: skip
+            handle = await env.double.autocomplete(
+                "digest",
+                {"timezone": typed},
+                focused="timezone",
+                subcommand="subscribe",
+                user="mod",
+            )
+            choices = (await handle.response())["data"]["choices"]
+            assert choices[0]["value"] == first, typed
+            assert all(len(c["name"]) <= 100 for c in choices) and len(choices) <= 25
+
+
+async def test_help_lists_member_commands_first_and_the_digest_group_last(tmp_path: Path) -> None:
+    async with digest_env(tmp_path) as env:
+        handle = await env.double.slash("help")
+        member, managers = (await handle.response())["data"]["embeds"]
+        names = [f["name"].split()[0] for f in member["fields"]]
+        assert "/news" in names and not any(n.startswith("/digest") for n in names)
+        assert managers["title"] == "For server managers"
+        admin = [f["name"].split()[0] + " " + f["name"].split()[1] for f in managers["fields"]]
+        assert admin and all(n.startswith("/digest ") for n in admin)
+        assert len(admin) == len(set(admin))  # each once
+        for field in member["fields"] + managers["fields"]:
+            assert not re.search(r"\(\d+-\d+\).*\(\d+–\d+\)", field["value"])  # ranges once

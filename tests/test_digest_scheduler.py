@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.domain.digest import parse_time
 from bot.scheduler import DigestScheduler, DigestTrigger, job_id
 from bot.storage.db import open_database
-from tests.test_digest_support import Clock, FakePoster, make_service
+from tests.support.digest import Clock, FakePoster, make_service
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -148,7 +148,7 @@ async def test_stop_mid_digest_leaves_it_open_and_a_restart_finishes_it(db, tmp_
     import asyncio
 
     from bot.storage import digests as store
-    from tests.test_digest_support import Article, ingest
+    from tests.support.digest import Article, ingest
 
     day = utc(2024, 6, 3, 7)
     await ingest(

@@ -22,7 +22,7 @@ from bot.services.digest import (
 from bot.services.errors import NotFound
 from bot.storage import digests as store
 from bot.storage.db import open_database
-from tests.test_digest_support import Article, Clock, Crash, FakePoster, ingest, make_service
+from tests.support.digest import Article, Clock, Crash, FakePoster, ingest, make_service
 
 GUILD, CHANNEL, OTHER = 100, 200, 300
 # Subscriptions at 08:00 London; on 2024-06-03 that is 07:00 UTC.

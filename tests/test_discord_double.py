@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -417,7 +416,7 @@ async def test_injected_errors_surface_as_discord_exceptions(
 async def test_500_is_retried_by_discord_py(double: DiscordDouble, bot: DemoBot) -> None:
     general = bot.get_channel(double.world.guild.channel("general").id)
     double.fail("POST", r"/channels/\d+/messages$", 500)
-    await general.send("after one retry")  # discord.py sleeps 1 s, then retries
+    await general.send("after one retry")  # discord.py retries (its 1 s sleep patched out)
     statuses = [r.status for r in await double.wait_for("POST", r"/messages$", count=2)]
     assert statuses == [500, 200]
 
@@ -438,12 +437,11 @@ async def test_bucket_headers_make_discord_py_wait() -> None:
         running_client(limited, DemoBot()) as bot,
     ):
         general = bot.get_channel(limited.world.guild.channel("general").id)
-        started = time.monotonic()
         await asyncio.gather(*(general.send(f"message {i}") for i in range(5)))
-        elapsed = time.monotonic() - started
         assert len(limited.channel_messages(general.id)) == 5
-        assert limited.stats.rate_limited == 0  # discord.py waited on the headers, no 429
-        assert elapsed >= 0.55  # 2 + 2 + 1 messages over three 0.3 s windows
+        # discord.py waited on the headers: 2 + 2 + 1 messages over three windows, and no 429
+        # (the double answers 429 to any message beyond a window's 2; no wall clock needed)
+        assert limited.stats.rate_limited == 0
 
         async with aiohttp.ClientSession() as session:
             url = f"{limited.api_base}/channels/{general.id}/messages"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.services.errors import BadInput, NotFound
+from bot.services.errors import BadInput, NotFound, UserError
 from bot.services.ingest import IngestService
 from bot.services.query import QueryService
 from bot.storage.db import open_database
@@ -186,8 +186,29 @@ async def test_story_for_article_by_id_url_and_title(seeds_service):
     by_title = await seeds_service.story_for_article(
         "ukraine uses facial recognition software to identify russian soldiers killed in combat"
     )
-    by_id = await seeds_service.story_for_article(str(by_url.story.lead.id))
-    assert by_url.story.id == by_title.story.id == by_id.story.id
+    by_id = await seeds_service.story_for_article(f"article:{by_url.story.lead.id}")
+    by_story = await seeds_service.story_for_article(f"#{by_url.story.id}")
+    assert by_url.story.id == by_title.story.id == by_id.story.id == by_story.story.id
+
+
+async def test_a_bare_number_is_ambiguous_and_odd_references_are_user_errors(seeds_service):
+    with pytest.raises(BadInput, match="write #13 for story 13, or article:13"):
+        await seeds_service.story_for_article("13")
+    for ref in ("²", "#²", "x\U0010ffff", "\ud800", "#99999999999999999999"):
+        with pytest.raises(UserError):
+            await seeds_service.story_for_article(ref)
+    # text ending in U+10FFFF (which has no successor for the title range) still answers
+    assert [t for _, t in await seeds_service.title_choices("Ukraine\U0010ffff")] == [
+        "Ukraine uses facial recognition software to identify Russian soldiers killed in combat"
+    ]
+    assert await seeds_service.story_choices("\U0010ffff") == []
+    with pytest.raises(NotFound, match="No article 987654"):
+        await seeds_service.article("article:987654")
+
+
+async def test_story_choices_rank_big_recent_stories_first(seeds_service):
+    (choice,) = await seeds_service.story_choices("Ukraine")
+    assert choice.story.provider_count == 13
 
 
 async def test_related_coverage(seeds_service):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from discord import app_commands
@@ -10,7 +11,7 @@ from discord import app_commands
 from bot.ui.bot import NewsBot
 from bot.ui.tree import APOLOGY
 from tests.factories import related, write_article
-from tests.test_ui_harness import (
+from tests.support.ui_harness import (
     GUARDIAN,
     HOSTILE_TITLE,
     LONG_TITLE,
@@ -88,7 +89,7 @@ async def test_news_shows_story_cards(tmp_path):
         assert card["thumbnail"]["url"] == "https://i.guim.co.uk/img/face.jpg"
         assert "<t:" in card["description"] and ":R>" in card["description"]
         assert "quality 90" in card["description"]
-        assert "covered by 4 outlets" in card["description"]
+        assert "4 outlets · 4 articles" in card["description"]
         assert "components" not in data or not data["components"]  # one page: no buttons
 
 
@@ -114,11 +115,11 @@ async def test_news_bad_options_get_a_friendly_ephemeral_reply(tmp_path, options
 async def test_story_shows_every_outlets_coverage(tmp_path):
     async with running_bot(tmp_path) as env:
         article_id = await env.article_id(GUARDIAN)
-        handle = await env.double.slash("story", {"article": str(article_id)})
+        handle = await env.double.slash("story", {"article": f"article:{article_id}"})
         data = (await handle.response())["data"]
         lead, coverage = data["embeds"]
         assert lead["url"] == GUARDIAN
-        assert coverage["title"] == "Coverage (4 items)"
+        assert coverage["title"] == "Coverage · 4 outlets · 4 articles"
         for outlet in ("Business Insider", "Reuters", "GizChina", "The Guardian"):
             assert f"**{outlet}**" in coverage["description"]
         assert (
@@ -138,16 +139,52 @@ async def test_story_accepts_a_url_or_a_title_too(tmp_path):
 @pytest.mark.parametrize("command", ["story", "related"])
 async def test_unknown_article_is_a_friendly_ephemeral_reply(tmp_path, command):
     async with running_bot(tmp_path) as env:
-        handle = await env.double.slash(command, {"article": "987654"})
+        handle = await env.double.slash(command, {"article": "https://nowhere.example/x"})
         data = (await handle.response())["data"]
         assert is_ephemeral(data)
         assert "could not find an article" in data["content"]
+        handle = await env.double.slash(command, {"article": "article:987654"})
+        data = (await handle.response())["data"]
+        assert is_ephemeral(data) and data["content"] == "No article 987654."
+
+
+async def test_hash_n_is_a_story_and_a_bare_number_is_refused_as_ambiguous(tmp_path):
+    async with running_bot(tmp_path) as env:
+        article_id = await env.article_id(GUARDIAN)
+        handle = await env.double.slash("story", {"article": f"article:{article_id}"})
+        footer = (await handle.response())["data"]["embeds"][0]["footer"]["text"]
+        assert footer.startswith("Story #")  # the embed footer names the story as #N
+        story_ref = footer.removeprefix("Story ").split()[0]
+        handle = await env.double.slash("story", {"article": story_ref})
+        data = (await handle.response())["data"]
+        assert data["embeds"][0]["footer"]["text"] == footer
+        handle = await env.double.slash("story", {"article": "12"})
+        data = (await handle.response())["data"]
+        assert is_ephemeral(data)
+        assert "write #12 for story 12, or article:12 for article 12" in data["content"]
+        assert "/news" in data["content"] and "newsbot" not in data["content"]
+
+
+@pytest.mark.parametrize("text", ["²", "x\U0010ffff", "\U0010ffff", "\x00", "#²"])
+async def test_odd_input_gets_a_friendly_reply_and_autocomplete_answers(tmp_path, text):
+    async with running_bot(tmp_path) as env:
+        for command in ("story", "related"):
+            handle = await env.double.slash(command, {"article": text})
+            data = (await handle.response())["data"]
+            assert is_ephemeral(data)
+            assert "something went wrong" not in data["content"]
+            handle = await env.double.autocomplete(command, {"article": text}, focused="article")
+            response = await handle.response()
+            assert response["type"] == 8  # answered (U+10FFFF once raised in the title range)
+            assert text == "\x00" or response["data"]["choices"] == []
+        handle = await env.double.autocomplete("news", {"topic": text}, focused="topic")
+        assert (await handle.response())["type"] == 8
 
 
 async def test_related_lists_other_outlets(tmp_path):
     async with running_bot(tmp_path) as env:
         article_id = await env.article_id(GUARDIAN)
-        handle = await env.double.slash("related", {"article": str(article_id)})
+        handle = await env.double.slash("related", {"article": f"article:{article_id}"})
         data = (await handle.response())["data"]
         lead, body = data["embeds"]
         assert lead["url"] == GUARDIAN
@@ -202,7 +239,8 @@ async def test_help_is_generated_from_the_tree(tmp_path):
         assert "/search <query>" in names
         assert "/extra <level>" in names
         values = {f["name"].split()[0]: f["value"] for f in embed["fields"]}
-        assert "`min_quality`: optional," in values["/news"] and "0–190" in values["/news"]
+        assert "`min_quality`: optional," in values["/news"] and "0-190" in values["/news"]
+        assert "0–190" not in values["/news"]  # the range is printed once, not twice
         assert "suggestions as you type" in values["/story"]
         assert "1–5" in values["/extra"]
 
@@ -224,31 +262,48 @@ async def test_mentions_in_articles_never_ping(tmp_path):
 # -- autocomplete --
 async def test_article_autocomplete_gives_at_most_25_short_choices(tmp_path):
     async with running_bot(tmp_path) as env:
-        for command in ("story", "related"):
-            handle = await env.double.autocomplete(
-                command, {"article": "Distinct"}, focused="article"
-            )
-            response = await handle.response()
-            assert response["type"] == 8
-            choices = response["data"]["choices"]
-            assert len(choices) == 25
-            for choice in choices:
-                assert choice["name"].startswith("Distinct headline")
-                assert choice["value"].isdigit()
+        handle = await env.double.autocomplete(
+            "related", {"article": "Distinct"}, focused="article"
+        )
+        response = await handle.response()
+        assert response["type"] == 8
+        choices = response["data"]["choices"]
+        assert len(choices) == 25
+        for choice in choices:
+            assert choice["name"].startswith("Distinct headline")
+            assert choice["value"].startswith("article:")
+            assert choice["value"].removeprefix("article:").isdigit()
+
+
+async def test_story_autocomplete_shows_outlets_and_date_biggest_recent_first(tmp_path):
+    async with running_bot(tmp_path) as env:
+        handle = await env.double.autocomplete("story", {"article": ""}, focused="article")
+        choices = (await handle.response())["data"]["choices"]
+        assert 1 <= len(choices) <= 25
+        for choice in choices:
+            assert choice["value"].startswith("#") and choice["value"][1:].isdigit()
+            assert re.search(r" · \d+ outlets? · \d{4}-\d{2}-\d{2}$", choice["name"])
+        # the Guardian's story (4 outlets, recent) ranks above the one-outlet fillers
+        assert " · 4 outlets · " in choices[0]["name"]
+        handle = await env.double.slash("story", {"article": choices[0]["value"]})
+        assert (await handle.response())["data"]["embeds"][0]["url"] == GUARDIAN
 
 
 async def test_autocomplete_cuts_long_titles_to_100(tmp_path):
     async with running_bot(tmp_path) as env:
-        handle = await env.double.autocomplete(
-            "story", {"article": "extremely long"}, focused="article"
-        )
-        (choice,) = (await handle.response())["data"]["choices"]
-        assert 90 < len(choice["name"]) <= 100
-        assert choice["name"].endswith("…")
-        assert LONG_TITLE.startswith(choice["name"][:-1])
-        # the chosen value works as the command's argument
-        handle = await env.double.slash("story", {"article": choice["value"]})
-        assert (await handle.response())["data"]["embeds"][0]["url"] == "https://long.example/a"
+        for command in ("story", "related"):
+            handle = await env.double.autocomplete(
+                command, {"article": "extremely long"}, focused="article"
+            )
+            (choice,) = (await handle.response())["data"]["choices"]
+            assert 90 < len(choice["name"]) <= 100
+            title = choice["name"].split(" · ")[0]
+            assert title.endswith("…")
+            assert LONG_TITLE.startswith(title[:-1])
+            # the chosen value works as the command's argument
+            handle = await env.double.slash(command, {"article": choice["value"]})
+            data = (await handle.response())["data"]
+            assert data["embeds"][0]["url"] == "https://long.example/a"
 
 
 async def test_topic_autocomplete(tmp_path):

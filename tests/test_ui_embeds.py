@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import discord
 import pytest
+from discord import app_commands
 
 from bot.domain.views import (
     CoverageItem,
@@ -158,7 +159,7 @@ def test_card_shows_link_provider_time_quality_breadth_and_thumbnail():
     assert e.thumbnail.url == "https://img.example/1.jpg"
     assert f"<t:{int(WHEN.timestamp())}:R>" in e.description
     assert "quality 80" in e.description
-    assert "covered by 3 outlets" in e.description
+    assert "3 outlets · " in e.description
 
 
 def test_card_drops_non_http_links_and_images():
@@ -224,7 +225,7 @@ def test_stories_page_heading_and_empty_states():
     page = Page((StorySummary(story_row(lead), 2.5),), 5, 5, False)
     shown = embeds.stories_page(page, topic="AI", min_quality=50, days=7)
     assert shown.content == "**Top stories** · topic AI · quality ≥ 50 · last 7 days · page 2"
-    assert shown.embeds[0].footer.text == "#6 · story 7"
+    assert shown.embeds[0].footer.text == "Story #7 · rank 6"
     empty = embeds.stories_page(Page((), 0, 5, False))
     assert empty.embeds[0].description == "No stories match."
     assert embeds.topics_page(Page((), 0, 20, False)).embeds[0].description.startswith("No topics")
@@ -247,3 +248,49 @@ def test_help_page_lists_each_command_and_its_options():
     names = [f.name for f in shown.embeds[0].fields]
     assert names == ["/news [topic] [days]", "/search <query>"]
     assert "`days`: optional, last N days (1–365)" in shown.embeds[0].fields[0].value
+
+
+def test_help_lists_member_commands_first_and_the_admin_group_last_once():
+    from bot.ui.embeds import CommandHelp, OptionHelp, help_page
+
+    shown = help_page(
+        [
+            CommandHelp("digest subscribe", "Add a digest", (), admin=True),
+            CommandHelp("news", "Top stories", (OptionHelp("days", "last N days (1-365)", False),)),
+            CommandHelp("digest list", "List digests", (), admin=True),
+            CommandHelp("help", "Help"),
+        ]
+    )
+    member, managers = shown.embeds
+    assert [f.name for f in member.fields] == ["/help", "/news [days]"]
+    assert managers.title == "For server managers"
+    assert [f.name for f in managers.fields] == ["/digest list", "/digest subscribe"]
+    assert "(1-365)" in member.fields[1].value and "1–365" not in member.fields[1].value
+
+
+def test_help_marks_the_manage_server_group_as_admin():
+    from bot.ui.cogs.help import describe_commands
+
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+
+    @app_commands.command(name="news", description="Top stories")
+    @app_commands.describe(days="last N days (1-365)")
+    async def news(interaction: discord.Interaction, days: app_commands.Range[int, 1, 365]) -> None:
+        raise AssertionError("not called")
+
+    group = app_commands.Group(
+        name="digest",
+        description="Daily digests",
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    @group.command(name="list", description="List digests")
+    async def listing(interaction: discord.Interaction) -> None:
+        raise AssertionError("not called")
+
+    tree.add_command(news)
+    tree.add_command(group)
+    found = {c.name: c for c in describe_commands(tree)}
+    assert found["digest list"].admin and not found["news"].admin
+    (days,) = found["news"].options
+    assert days.detail == ""  # the description already gives the range: not printed twice

@@ -21,7 +21,7 @@ from bot.services.ingest import IngestReport
 from bot.ui.rescan import Rescanner
 from tests.discord_double import DiscordDouble, point_discord_at, running_client
 from tests.factories import write_article
-from tests.test_ui_harness import iso, make_config, running_bot, write_corpus
+from tests.support.ui_harness import iso, make_config, running_bot, write_corpus
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,15 +66,15 @@ class FlakyIngest:
 async def test_rescan_never_dies_on_an_error(caplog):
     caplog.set_level(logging.DEBUG, logger="bot.ui.rescan")
     fake = FlakyIngest()
-    rescanner = Rescanner(fake, ["somewhere"], interval=0.01)
+    rescanner = Rescanner(fake, ["somewhere/*.md"], interval=0.01)
     rescanner.start()
     async with asyncio.timeout(5):
         await rescanner.wait_runs(3)
     await rescanner.stop()
     assert not rescanner.running
     messages = [r.getMessage() for r in caplog.records]
-    assert "rescan of somewhere failed; trying again at the next run" in messages
-    infos = [m for m in messages if m.startswith("rescan of somewhere: 1 files, 1 new")]
+    assert "rescan of somewhere/*.md failed; trying again at the next run" in messages
+    infos = [m for m in messages if m.startswith("rescan of somewhere/*.md: 1 files, 1 new")]
     assert len(infos) >= 2
 
 

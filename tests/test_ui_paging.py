@@ -6,7 +6,7 @@ import pytest
 
 from bot.ui.views import REFUSAL
 from tests.factories import related, write_article
-from tests.test_ui_harness import buttons, is_ephemeral, iso, running_bot
+from tests.support.ui_harness import buttons, is_ephemeral, iso, running_bot
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -16,7 +16,7 @@ async def test_the_invoker_turns_pages_forward_and_back(tmp_path):
         handle = await env.double.slash("news")
         first = (await handle.response())["data"]
         assert len(first["embeds"]) == 5
-        assert first["embeds"][0]["footer"]["text"].startswith("#1 ")
+        assert first["embeds"][0]["footer"]["text"].endswith(" · rank 1")
         shown = buttons(first)
         assert shown["Previous"]["disabled"] is True
         assert not shown["Next"].get("disabled")
@@ -26,14 +26,14 @@ async def test_the_invoker_turns_pages_forward_and_back(tmp_path):
         assert response["type"] == 7  # the message is updated in place
         second = response["data"]
         assert second["content"].endswith("page 2")
-        assert second["embeds"][0]["footer"]["text"].startswith("#6 ")
+        assert second["embeds"][0]["footer"]["text"].endswith(" · rank 6")
         assert second["allowed_mentions"] == {"parse": []}
         shown = buttons(second)
         assert not shown["Previous"].get("disabled")
 
         press = await env.double.component(shown["Previous"]["custom_id"])
         back = (await press.response())["data"]
-        assert back["embeds"][0]["footer"]["text"].startswith("#1 ")
+        assert back["embeds"][0]["footer"]["text"].endswith(" · rank 1")
         assert buttons(back)["Previous"]["disabled"] is True
 
 
@@ -90,7 +90,7 @@ async def test_someone_else_is_refused_ephemerally(tmp_path):
         assert is_ephemeral(response["data"])
         assert response["data"]["content"] == REFUSAL
         # alice's message is untouched and her buttons still work
-        assert handle.original["embeds"][0]["footer"]["text"].startswith("#1 ")
+        assert handle.original["embeds"][0]["footer"]["text"].endswith(" · rank 1")
         press = await env.double.component(next_id, user="alice")
         assert (await press.response())["type"] == 7
 
@@ -106,4 +106,4 @@ async def test_buttons_are_disabled_when_the_view_times_out(tmp_path):
         shown = buttons(handle.original)
         assert shown["Previous"]["disabled"] is True
         assert shown["Next"]["disabled"] is True
-        assert handle.original["embeds"][0]["footer"]["text"].startswith("#1 ")  # content kept
+        assert handle.original["embeds"][0]["footer"]["text"].endswith(" · rank 1")  # content kept

@@ -1,8 +1,10 @@
 """The ``newsbot`` command line: argument parsing, logging, config, and dispatch.
 
 Each command opens its resources in one place (``async with``) and closes them on the way out;
-``newsbot run`` is the bot's composition root (``bot.cli.run``). Exit codes: 0 success, 1 some input
-was rejected (e.g. files that could not be loaded), 2 usage or configuration error.
+``newsbot run`` is the bot's composition root (``bot.cli.run``). Global options (``--db``,
+``--config``, ``-v``, and ``--json`` for the commands that have it) are accepted before or after
+the command. Results go to stdout; errors and warnings to stderr; exit codes are listed in
+:mod:`bot.cli.errors` and docs/cli.md.
 """
 
 from __future__ import annotations
@@ -11,32 +13,147 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import data, queries, stories_admin
+from bot.cli import data, digests, queries, stories_admin
+from bot.cli.errors import (
+    EXIT_DATABASE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    database_message,
+    user_exit_code,
+    user_message,
+)
+from bot.cli.output import console, make_table, warn
 from bot.config import Config, ConfigError, load_config
+from bot.services.errors import UserError
 from bot.storage.db import StorageError
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+__all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "build_parser", "main"]
+
+DESCRIPTION = "Self-hosted Discord bot for news articles: ingest, query, digests."
+EPILOG = (
+    "Global options (--db, --config, -v, --json) go before or after the command. "
+    "`newsbot help COMMAND` shows a command's options. Exit codes: 0 ok, 1 not found or files "
+    "rejected, 2 usage or configuration error, 3 database error, 130/143 interrupted."
+)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default after its help, unless there is none worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or default in ([], ())
+            or not (action.option_strings or action.nargs in ("?", "*"))
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class CommandParser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _add_globals(parser: argparse.ArgumentParser) -> None:
+    """The global options; SUPPRESS defaults so a value given before the command survives."""
+    group = parser.add_argument_group("global options")
+    s = argparse.SUPPRESS
+    group.add_argument(
+        "--config",
+        default=s,
+        metavar="FILE",
+        help="config file (default: $NEWSBOT_CONFIG, else ./config.toml when present)",
+    )
+    group.add_argument(
+        "--db",
+        default=s,
+        metavar="PATH",
+        help="SQLite database (default: $NEWSBOT_DB, else [database] path, else ./newsbot.db)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=s,
+        help="log at DEBUG level; show all warnings",
+    )
+
+
+def _has_json(parser: argparse.ArgumentParser) -> bool:
+    return any(a.dest == "json" for a in parser._actions)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="newsbot",
-        description="Self-hosted Discord bot for news articles: ingest, query, digests.",
-    )
+    parser = CommandParser(prog="newsbot", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"newsbot {__version__}")
-    parser.add_argument("--config", help="config file (default: ./config.toml or $NEWSBOT_CONFIG)")
-    parser.add_argument("--db", help="SQLite database (default: newsbot.db or $NEWSBOT_DB)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_globals(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the result as one JSON object (commands that support it)",
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=CommandParser, title="commands"
+    )
     data.register(sub)
     queries.register(sub)
+    digests.register(sub)
     stories_admin.register(sub)
     _register_bot_commands(sub)
+    p = sub.add_parser("help", help="list the commands, or show one command's options")
+    p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
+    p.set_defaults(handler=None)
+    _finish(parser, sub)
     return parser
+
+
+def _finish(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> None:
+    """Give every command (whichever module registered it) the global options, its one-line help
+    as description, and a ``--json`` that does not reset a ``--json`` given before the command."""
+    _finish_commands(sub)
+    parser.set_defaults(_commands=sub)
+
+
+def _finish_commands(sub: argparse._SubParsersAction) -> None:
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, p in sub.choices.items():
+        if not any(a.dest == "db" for a in p._actions):
+            _add_globals(p)
+        for action in p._actions:
+            if action.dest == "json":
+                action.default = argparse.SUPPRESS
+                action.help = action.help or "print the result as one JSON object"
+            if isinstance(action, argparse._SubParsersAction):
+                _finish_commands(action)
+        if not p.description and helps.get(name):
+            p.description = str(helps[name])[:1].upper() + str(helps[name])[1:] + "."
+
+
+def _leaf(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command that was chosen: ``digests list`` -> its own parser."""
+    while True:
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not nested:
+            return parser
+        name = getattr(args, nested[0].dest, None)
+        if name is None or name not in nested[0].choices:
+            return parser
+        parser = nested[0].choices[name]
 
 
 def _register_bot_commands(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +177,34 @@ def _register_bot_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=lazy("cmd_sync_commands"))
 
 
+def print_commands(parser: argparse.ArgumentParser) -> None:
+    """``newsbot`` / ``newsbot help``: every command with its one line."""
+    sub: argparse._SubParsersAction = parser.get_default("_commands")
+    out = console()
+    out.print(f"newsbot {__version__}: {DESCRIPTION}")
+    out.print()
+    out.print("Usage: newsbot [--db PATH] [--config FILE] [-v] COMMAND [options] [--json]")
+    out.print()
+    rows = [(a.dest, a.help or "") for a in sub._choices_actions]
+    table = make_table(["command", "what it does"], rows, wrap=["what it does"])
+    out.print(table)
+    out.print()
+    out.print("`newsbot help COMMAND` (or `newsbot COMMAND --help`) shows a command's options.")
+
+
+def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
+    if not topic:
+        print_commands(parser)
+        return EXIT_OK
+    sub: argparse._SubParsersAction = parser.get_default("_commands")
+    chosen = sub.choices.get(topic)
+    if chosen is None:
+        warn(f"newsbot: no command called {topic!r}. Run `newsbot help` for the list.")
+        return EXIT_USAGE
+    chosen.print_help()
+    return EXIT_OK
+
+
 def _setup_logging(config: Config, verbose: bool, command: str) -> None:
     """The bot logs at the configured level; one-shot commands only warn unless ``-v``, so that
     their own output is not drowned (ingest still reports every rejected file itself)."""
@@ -74,13 +219,32 @@ def _setup_logging(config: Config, verbose: bool, command: str) -> None:
     logging.getLogger("discord").setLevel(logging.INFO if not verbose else logging.DEBUG)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.db = getattr(args, "db", None)
+    args.config = getattr(args, "config", None)
+    args.verbose = getattr(args, "verbose", False)
+    if args.command and args.command != "help":
+        chosen = _leaf(parser.get_default("_commands").choices[args.command], args)
+        if getattr(args, "json", False) and not _has_json(chosen):
+            chosen.error(f"--json is not available for `newsbot {args.command}`")
+        if _has_json(chosen):
+            args.json = getattr(args, "json", False)
+    return parser, args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, args = parse(argv)
+    if args.command is None:
+        print_commands(parser)
+        return EXIT_OK
+    if args.command == "help":
+        return _help(parser, args.topic)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"newsbot: configuration error: {exc}", file=sys.stderr)
+        warn(f"newsbot: configuration error: {exc}")
         return EXIT_USAGE
     if args.db:
         from dataclasses import replace
@@ -89,11 +253,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(config, args.verbose, args.command)
     try:
         return asyncio.run(args.handler(args, config))
-    except (StorageError, ConfigError) as exc:
-        print(f"newsbot: {exc}", file=sys.stderr)
+    except UserError as exc:
+        warn(f"newsbot: {user_message(exc)}")
+        return user_exit_code(exc)
+    except ConfigError as exc:
+        warn(f"newsbot: configuration error: {exc}")
         return EXIT_USAGE
+    except (StorageError, sqlite3.Error) as exc:
+        warn(f"newsbot: {database_message(exc, config.database.path)}")
+        return EXIT_DATABASE
     except KeyboardInterrupt:
-        return 130
+        warn("newsbot: interrupted")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        import errno
+
+        if exc.errno != errno.ENOSPC:
+            raise
+        warn(f"newsbot: {database_message(exc, config.database.path)}")
+        return EXIT_DATABASE

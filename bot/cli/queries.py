@@ -1,31 +1,53 @@
-"""Query commands: topics, stories, story, related, search, preview. Each has ``--json``."""
+"""Query commands: topics, stories, story, related, search, preview. Each has ``--json``.
+
+Every ``--json`` output is one object carrying what the text shows (shapes in docs/cli.md); story
+ids are written ``#12`` everywhere, articles are named by url, title or ``article:123``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from bot.cli.output import print_json, shorten, table
+from bot.cli.errors import require_database
+from bot.cli.output import WIDE, console, iso, make_table, plural, print_json, say
 from bot.config import Config
-from bot.domain.views import CoverageItem, DigestPreview, StoryDetail, StorySummary
-from bot.services.errors import UserError
-from bot.services.query import QueryService
+from bot.domain.views import CoverageItem, DigestPreview, StoryDetail, StoryRow
+from bot.services.query import EARLIEST, LATEST, MAX_OFFSET, QueryService
 from bot.storage.db import open_database
+
+PREVIEW_COVERAGE = 12  # coverage rows shown per story in `newsbot preview`
+LEGEND = "* lead article · A another loaded article · others: related coverage"
+NARROW = {"outlet": 18}
+URLS = "Urls: --json, or a terminal at least 120 columns wide."
+
+
+def _title(title: str, url: str, width: int) -> str:
+    """A table's title cell: with the url below it when the terminal is wide enough."""
+    title = " ".join(title.split())
+    return f"{title}\n{url}" if width >= WIDE else title
 
 
 def parse_when(text: str) -> datetime:
     """An ISO date/time (UTC unless it names a zone) or a relative ``7d`` / ``12h`` ago."""
     text = text.strip()
     units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
-    if text[:-1].isdigit() and text[-1:] in units:
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    if text[:-1].isdigit() and text[:-1].isascii() and text[-1:] in units:
+        try:
+            value = datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        except OverflowError:
+            value = EARLIEST
+        return max(value, EARLIEST)
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date: use 2022-03-24, 2022-03-24T21:00, or 7d / 12h ago"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not EARLIEST <= value <= LATEST:
+        raise argparse.ArgumentTypeError(f"{text!r}: dates run from 1970-01-02 to 9999-12-30")
+    return value
 
 
 def _quality(text: str) -> int:
@@ -48,103 +70,146 @@ def _positive(text: str) -> int:
     return value
 
 
+def _offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_OFFSET:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_OFFSET:,}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def add(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", help="print as JSON")
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
         p.set_defaults(handler=handler)
         return p
 
     p = add("topics", "topics with article and story counts", cmd_topics)
     p.add_argument("--since", type=parse_when, help="only articles published since (date or 7d)")
-    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--limit", type=_positive, default=50, help="at most this many topics (max 100)")
 
-    p = add("stories", "top stories, ranked", cmd_stories)
+    p = add("stories", "top stories, ranked by quality, breadth and recency", cmd_stories)
     p.add_argument("--topic", help="only stories in this topic")
-    p.add_argument("--min-quality", type=_quality)
+    p.add_argument(
+        "--min-quality",
+        type=_quality,
+        help="only stories whose best article has this quality (0-190)",
+    )
     p.add_argument("--since", type=parse_when, help="last coverage since (date, or 7d / 12h ago)")
-    p.add_argument("--limit", type=_positive, default=20)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument(
+        "--limit", type=_positive, default=20, help="at most this many stories (max 100)"
+    )
+    p.add_argument("--offset", type=_offset, default=0, help="skip this many stories first")
 
     p = add("story", "one story with all its coverage", cmd_story)
-    p.add_argument("article", help="story id (#12), or an article's id, url or title")
+    p.add_argument(
+        "ref", metavar="REF", help="#12 for story 12, or an article's url, title or article:123"
+    )
 
     p = add("related", "other outlets' coverage of an article", cmd_related)
-    p.add_argument("article", help="article id, url or title")
-    p.add_argument("--limit", type=_positive, default=25)
+    p.add_argument(
+        "ref", metavar="REF", help="an article's url, title or article:123 (#12: story 12's lead)"
+    )
+    p.add_argument("--limit", type=_positive, default=25, help="at most this many items (max 100)")
 
     p = add("search", "full-text search over titles and excerpts", cmd_search)
-    p.add_argument("query")
-    p.add_argument("--limit", type=_positive, default=20)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("query", metavar="QUERY", help="words to look for")
+    p.add_argument(
+        "--limit", type=_positive, default=20, help="at most this many results (max 100)"
+    )
+    p.add_argument("--offset", type=_offset, default=0, help="skip this many results first")
 
     p = add("preview", "print the digest the bot would post", cmd_preview)
-    p.add_argument("--topics", nargs="*", default=[], metavar="TOPIC")
-    p.add_argument("--min-quality", type=_quality)
-    p.add_argument("--max-stories", type=_positive, default=10)
-    p.add_argument("--as-of", type=parse_when, help="end of the 24-hour window (default now)")
+    p.add_argument("--topics", nargs="*", default=[], metavar="TOPIC", help="only these topics")
+    p.add_argument(
+        "--min-quality",
+        type=_quality,
+        help="only stories whose best article has this quality (0-190)",
+    )
+    p.add_argument(
+        "--max-stories", type=_positive, default=10, help="at most this many stories (max 25)"
+    )
+    p.add_argument("--as-of", type=parse_when, help="end of the 24-hour window (default: now)")
 
 
 async def _run(args: argparse.Namespace, config: Config, fn) -> int:
+    """Open the (existing) database, run ``fn(service)``; user errors propagate to ``main``."""
+    require_database(config.database.path)
     async with open_database(config.database.path) as db:
-        service = QueryService(db)
-        try:
-            return await fn(service)
-        except UserError as exc:
-            print(f"newsbot: {exc}")
-            return 1
+        return await fn(QueryService(db))
 
 
 def _when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M") if dt else ""
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
-def _item_dict(item: CoverageItem) -> dict:
+def item_dict(item: CoverageItem) -> dict:
+    """One coverage item (an article or related item) in every JSON output."""
     return {
+        "article": f"article:{item.id}",
         "id": item.id,
         "title": item.title,
         "url": item.url,
         "provider": item.provider,
-        "published_at": item.published_at,
+        "published_at": iso(item.published_at),
         "quality": item.quality,
+        "heat": item.heat,
         "is_article": item.is_article,
+        "type": item.type,
+        "excerpt": item.excerpt,
+        "image_url": item.image_url,
         "story_id": item.story_id,
     }
 
 
-def _summary_dict(s: StorySummary) -> dict:
-    st = s.story
+def story_dict(story: StoryRow, score: float) -> dict:
+    """A story's numbers, named the same way in every JSON output (``outlets``, ``articles``)."""
     return {
-        "story_id": st.id,
-        "score": round(s.score, 3),
-        "lead": _item_dict(st.lead),
-        "articles": st.article_count,
-        "coverage": st.item_count,
-        "providers": st.provider_count,
-        "best_quality": st.best_quality,
-        "max_heat": st.max_heat,
-        "first_published_at": st.first_published_at,
-        "last_published_at": st.last_published_at,
-        "topics": list(st.topics),
+        "story": f"#{story.id}",
+        "story_id": story.id,
+        "title": story.lead.title,
+        "score": round(score, 3),
+        "outlets": story.provider_count,
+        "articles": story.item_count,
+        "loaded_articles": story.article_count,
+        "coverage_text": story.coverage,
+        "best_quality": story.best_quality,
+        "max_heat": story.max_heat,
+        "first_published_at": iso(story.first_published_at),
+        "last_published_at": iso(story.last_published_at),
+        "topics": list(story.topics),
+        "lead": item_dict(story.lead),
+    }
+
+
+def detail_dict(detail: StoryDetail, score: float | None = None) -> dict:
+    shown = detail.score if score is None else score
+    return {
+        **story_dict(detail.story, shown),
+        "coverage": [item_dict(c) for c in detail.coverage],
+        "more_coverage": max(detail.total_coverage - len(detail.coverage), 0),
     }
 
 
 def _story_rows(stories) -> list[tuple]:
     return [
         (
-            s.story.id,
+            f"#{s.story.id}",
             f"{s.score:.1f}",
             s.story.provider_count,
+            s.story.item_count,
             s.story.best_quality,
             _when(s.story.last_published_at),
-            shorten(s.story.lead.provider, 18),
-            shorten(s.story.lead.title, 70),
+            s.story.lead.title,
         )
         for s in stories
     ]
 
 
-_STORY_HEADERS = ["story", "score", "outlets", "quality", "latest (UTC)", "lead provider", "title"]
+_STORY_HEADERS = ["story", "score", "outlets", "articles", "quality", "latest (UTC)", "title"]
 
 
 async def cmd_topics(args: argparse.Namespace, config: Config) -> int:
@@ -152,18 +217,26 @@ async def cmd_topics(args: argparse.Namespace, config: Config) -> int:
         page = await service.topics(since=args.since, limit=min(args.limit, 100))
         if args.json:
             print_json(
-                [
-                    {"topic": t.name, "articles": t.articles, "stories": t.stories}
-                    for t in page.items
-                ]
+                {
+                    "topics": [
+                        {"topic": t.name, "articles": t.articles, "stories": t.stories}
+                        for t in page.items
+                    ],
+                    "has_more": page.has_more,
+                }
             )
         elif not page.items:
-            print("No topics yet. Load articles first: newsbot ingest PATH")
+            say("No topics yet. Load articles first: newsbot ingest PATH")
         else:
-            table(
-                ["topic", "articles", "stories"],
-                [(t.name, t.articles, t.stories) for t in page.items],
+            out = console()
+            out.print(
+                make_table(
+                    ["topic", "articles", "stories"],
+                    [(t.name, t.articles, t.stories) for t in page.items],
+                )
             )
+            if page.has_more:
+                out.print(f"… more topics: raise --limit (now {args.limit}).")
         return 0
 
     return await _run(args, config, go)
@@ -180,63 +253,73 @@ async def cmd_stories(args: argparse.Namespace, config: Config) -> int:
         )
         if args.json:
             print_json(
-                {"stories": [_summary_dict(s) for s in page.items], "has_more": page.has_more}
+                {
+                    "stories": [story_dict(s.story, s.score) for s in page.items],
+                    "offset": args.offset,
+                    "has_more": page.has_more,
+                }
             )
         elif not page.items:
-            print("No stories match.")
+            say("No stories match.")
         else:
-            table(_STORY_HEADERS, _story_rows(page.items))
+            out = console()
+            out.print(make_table(_STORY_HEADERS, _story_rows(page.items)))
+            if page.has_more:
+                out.print(f"… more stories: --offset {args.offset + len(page.items)}")
+            out.print("`newsbot story #ID` shows one story with all its coverage.")
         return 0
 
     return await _run(args, config, go)
 
 
-def _print_story(detail: StoryDetail, score: float | None = None) -> None:
+def _print_story(detail: StoryDetail, score: float | None = None, prefix: str = "") -> None:
     """``score``: the score to show when not the current one (a digest's, at its window end)."""
     st = detail.story
-    print(f"Story #{st.id}: {st.lead.title}")
+    out = console()
     shown = detail.score if score is None else score
-    print(
-        f"  score {shown:.2f} · covered by {st.provider_count} outlets · "
-        f"best quality {st.best_quality} · {_when(st.first_published_at)} – "
-        f"{_when(st.last_published_at)} UTC"
+    out.print(f"{prefix}Story #{st.id}: {st.lead.title}", markup=False, highlight=False)
+    out.print(
+        f"  score {shown:.2f} · {st.coverage} · best quality {st.best_quality} · "
+        f"{_when(st.first_published_at)} – {_when(st.last_published_at)} UTC"
     )
     if st.topics:
-        print(f"  topics: {', '.join(st.topics)}")
-    table(
-        ["", "provider", "quality", "published (UTC)", "title", "url"],
-        [
-            (
-                "*" if c.id == st.lead.id else ("A" if c.is_article else ""),
-                shorten(c.provider, 24),
-                c.quality,
-                _when(c.published_at),
-                shorten(c.title, 70),
-                c.url,
-            )
-            for c in detail.coverage
-        ],
+        out.print(f"  topics: {', '.join(st.topics)}")
+    if st.lead.excerpt:
+        out.print(f"  {' '.join(st.lead.excerpt.split())}")
+    if st.lead.image_url:
+        out.print(f"  image: {st.lead.image_url}")
+    out.print(
+        make_table(
+            ["", "outlet", "quality", "published (UTC)", "title"],
+            [
+                (
+                    "*" if c.id == st.lead.id else ("A" if c.is_article else ""),
+                    c.provider or "",
+                    c.quality,
+                    _when(c.published_at),
+                    _title(c.title, c.url, out.width),
+                )
+                for c in detail.coverage
+            ],
+            wrap=["title"],
+            max_width=NARROW,
+        )
     )
-
-
-def _story_detail_dict(detail: StoryDetail) -> dict:
-    return {
-        **_summary_dict(StorySummary(detail.story, detail.score)),
-        "items": [_item_dict(c) for c in detail.coverage],
-    }
+    hidden = detail.total_coverage - len(detail.coverage)
+    if hidden > 0:
+        out.print(f"  … and {hidden:,} more (newsbot story #{st.id} shows all)")
 
 
 async def cmd_story(args: argparse.Namespace, config: Config) -> int:
     async def go(service: QueryService) -> int:
-        ref = args.article.strip()
-        if ref.startswith("#") and ref[1:].isdigit():
-            detail = await service.story(int(ref[1:]))
-        else:
-            detail = await service.story_for_article(ref)
+        detail = await service.story_for_article(args.ref)
         if args.json:
-            print_json(_story_detail_dict(detail))
+            print_json(detail_dict(detail))
         else:
             _print_story(detail)
+            console().print(LEGEND)
+            if console().width < WIDE:
+                console().print(URLS)
         return 0
 
     return await _run(args, config, go)
@@ -244,37 +327,42 @@ async def cmd_story(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_related(args: argparse.Namespace, config: Config) -> int:
     async def go(service: QueryService) -> int:
-        result = await service.related(args.article, limit=min(args.limit, 100))
+        result = await service.related(args.ref, limit=min(args.limit, 100))
         if args.json:
             print_json(
                 {
-                    "article": _item_dict(result.article),
+                    "article": item_dict(result.article),
                     "story_id": result.story_id,
-                    "related": [_item_dict(c) for c in result.related.items],
+                    "related": [item_dict(c) for c in result.related.items],
                     "has_more": result.related.has_more,
                 }
             )
             return 0
-        print(
-            f"{result.article.title} ({result.article.provider}, "
-            f"{_when(result.article.published_at)} UTC)"
-        )
+        out = console()
+        a = result.article
+        story = f" · story #{result.story_id}" if result.story_id else ""
+        out.print(f"{a.title} ({a.provider}, {_when(a.published_at)} UTC{story})")
         if not result.related.items:
-            print("No related coverage recorded for this article.")
+            out.print("No related coverage recorded for this article.")
         else:
-            table(
-                ["provider", "quality", "published (UTC)", "title", "url"],
-                [
-                    (
-                        shorten(c.provider, 24),
-                        c.quality,
-                        _when(c.published_at),
-                        shorten(c.title, 70),
-                        c.url,
-                    )
-                    for c in result.related.items
-                ],
+            out.print(
+                make_table(
+                    ["outlet", "quality", "published (UTC)", "title"],
+                    [
+                        (
+                            c.provider or "",
+                            c.quality,
+                            _when(c.published_at),
+                            _title(c.title, c.url, out.width),
+                        )
+                        for c in result.related.items
+                    ],
+                    wrap=["title"],
+                    max_width=NARROW,
+                )
             )
+            if result.related.has_more:
+                out.print(f"… and more: raise --limit (now {args.limit}).")
         return 0
 
     return await _run(args, config, go)
@@ -286,42 +374,50 @@ async def cmd_search(args: argparse.Namespace, config: Config) -> int:
         if args.json:
             print_json(
                 {
+                    "query": args.query,
                     "results": [
-                        {**_item_dict(h.item), "score": round(h.score, 3)} for h in page.items
+                        {**item_dict(h.item), "score": round(h.score, 3)} for h in page.items
                     ],
+                    "offset": args.offset,
                     "has_more": page.has_more,
                 }
             )
         elif not page.items:
-            print(f"Nothing found for {args.query!r}.")
+            say(f"Nothing found for {args.query!r}.")
         else:
-            table(
-                ["id", "story", "provider", "quality", "published (UTC)", "title"],
-                [
-                    (
-                        h.item.id,
-                        h.item.story_id,
-                        shorten(h.item.provider, 20),
-                        h.item.quality,
-                        _when(h.item.published_at),
-                        shorten(h.item.title, 70),
-                    )
-                    for h in page.items
-                ],
+            out = console()
+            out.print(
+                make_table(
+                    ["story", "outlet", "quality", "published (UTC)", "title"],
+                    [
+                        (
+                            f"#{h.item.story_id}" if h.item.story_id else "",
+                            h.item.provider or "",
+                            h.item.quality,
+                            _when(h.item.published_at),
+                            _title(h.item.title, h.item.url, out.width),
+                        )
+                        for h in page.items
+                    ],
+                    wrap=["title"],
+                    max_width=NARROW,
+                )
             )
+            if page.has_more:
+                out.print(f"… more results: --offset {args.offset + len(page.items)}")
         return 0
 
     return await _run(args, config, go)
 
 
-def preview_dict(preview: DigestPreview) -> dict:
+def preview_dict(preview: DigestPreview, details: list[StoryDetail]) -> dict:
     return {
-        "window_start": preview.window_start,
-        "window_end": preview.window_end,
-        "requested_start": preview.requested_start,
-        "requested_end": preview.requested_end,
+        "window_start": iso(preview.window_start),
+        "window_end": iso(preview.window_end),
+        "requested_start": iso(preview.requested_start),
+        "requested_end": iso(preview.requested_end),
         "fell_back": preview.fell_back,
-        "stories": [_summary_dict(s) for s in preview.stories],
+        "stories": [detail_dict(d, s.score) for s, d in zip(preview.stories, details, strict=True)],
     }
 
 
@@ -333,26 +429,33 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             max_stories=min(args.max_stories, 25),
             as_of=args.as_of,
         )
+        details = [
+            await service.story(s.story.id, coverage_limit=PREVIEW_COVERAGE)
+            for s in preview.stories
+        ]
         if args.json:
-            print_json(preview_dict(preview))
+            print_json(preview_dict(preview, details))
             return 0
+        out = console()
         if preview.fell_back:
-            print(
+            out.print(
                 f"No stories in the 24 hours {_when(preview.requested_start)} – "
                 f"{_when(preview.requested_end)} UTC."
             )
         if not preview.stories:
-            print("No stories at all yet. Load articles first: newsbot ingest seeds/")
+            out.print("No stories at all yet. Load articles first: newsbot ingest PATH")
             return 0
-        print(
+        out.print(
             f"Digest for {_when(preview.window_start)} – {_when(preview.window_end)} UTC: "
-            f"{len(preview.stories)} {'story' if len(preview.stories) == 1 else 'stories'}"
+            f"{plural(len(preview.stories), 'story', 'stories')}"
         )
-        for n, s in enumerate(preview.stories, 1):
-            detail = await service.story(s.story.id, coverage_limit=12)
-            print()
-            print(f"{n}. ", end="")
-            _print_story(detail, s.score)
+        for n, (s, detail) in enumerate(zip(preview.stories, details, strict=True), 1):
+            out.print()
+            _print_story(detail, s.score, prefix=f"{n}. ")
+        out.print()
+        out.print(LEGEND)
+        if out.width < WIDE:
+            out.print(URLS)
         return 0
 
     return await _run(args, config, go)

@@ -62,3 +62,9 @@ def safe_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return url.translate(_URL_QUOTE)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 outlet``, ``2 outlets``, ``1 story``, ``3 stories`` (thousands separated)."""
+    word = one if n == 1 else (many or one + "s")
+    return f"{n:,} {word}"

@@ -6,7 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from bot.domain.display import plural
+
 T = TypeVar("T")
+
+
+def coverage_count(outlets: int, articles: int) -> str:
+    """The one way every surface states a story's breadth: ``"34 outlets · 41 articles"``.
+
+    ``outlets`` is the number of distinct providers and ``articles`` every piece of coverage (the
+    loaded articles and the related items other outlets published), so the two always describe
+    the list that ``/story`` and ``newsbot story`` show.
+    """
+    return f"{plural(outlets, 'outlet')} · {plural(articles, 'article')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,11 @@ class StoryRow:
     rank_key: float | None
     lead: CoverageItem
     topics: tuple[str, ...] = ()
+
+    @property
+    def coverage(self) -> str:
+        """``"N outlets · M articles"`` (see :func:`coverage_count`)."""
+        return coverage_count(self.provider_count, self.item_count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ safe to show), runs one storage function on the database thread, and returns vie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from bot.domain.views import (
     TopicCount,
 )
 from bot.ingest.urls import canonical_url
-from bot.services.errors import BadInput, NotFound
+from bot.services.errors import HINT_STORIES, HINT_TOPICS, BadInput, NotFound
 from bot.storage import queries as q
 from bot.storage import search as search_db
 from bot.storage.db import Database
@@ -41,11 +42,39 @@ class QuerySettings:
     search_quality_weight: float = 0.5  # 0 = pure bm25; 0.5 = quality 100 scores 1.5x
 
 
+MAX_OFFSET = 1_000_000_000
+# Times a query accepts: a window must fit in datetime's range and SQLite's integers.
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+_ARTICLE_FORM = re.compile(r"article:\s*([0-9]{1,18})", re.IGNORECASE)
+_STORY_FORM = re.compile(r"#\s*([0-9]{1,18})")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_SURROGATES = re.compile("[\ud800-\udfff\x00]")
+
+
+def clean_text(text: str | None) -> str:
+    """User text without lone surrogates and NULs (which no database or JSON encoder accepts)."""
+    return _SURROGATES.sub("", text or "")
+
+
 def _check_page(limit: int, offset: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise BadInput(f"limit must be between 1 and {MAX_LIMIT}")
     if offset < 0:
         raise BadInput("offset cannot be negative")
+    if offset > MAX_OFFSET:
+        raise BadInput(f"offset must be at most {MAX_OFFSET:,}")
+
+
+def check_time(dt: datetime | None, what: str = "time") -> datetime | None:
+    """``dt`` if it is aware and between 1970-01-02 and 9999-12-30, else :class:`BadInput`."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        raise BadInput("times must carry a time zone")
+    if not EARLIEST <= dt <= LATEST:
+        raise BadInput(f"the {what} must be between 1970-01-02 and 9999-12-30")
+    return dt
 
 
 def _check_quality(min_quality: int | None) -> None:
@@ -54,11 +83,8 @@ def _check_quality(min_quality: int | None) -> None:
 
 
 def _ts(dt: datetime | None) -> int | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        raise BadInput("times must carry a time zone")
-    return int(dt.timestamp())
+    dt = check_time(dt)
+    return None if dt is None else int(dt.timestamp())
 
 
 class QueryService:
@@ -86,9 +112,9 @@ class QueryService:
         return Page(tuple(rows[:limit]), offset, limit, len(rows) > limit)
 
     async def _topic_id(self, topic: str) -> int:
-        found = await self.db.run(q.topic_by_name, topic)
+        found = await self.db.run(q.topic_by_name, clean_text(topic))
         if found is None:
-            raise NotFound(f"No topic called “{topic.strip()[:80]}”. Try /topics for the list.")
+            raise NotFound(f"No topic called “{topic.strip()[:80]}”.", hint=HINT_TOPICS)
         return found[0]
 
     # -- topics ---------------------------------------------------------------------------------
@@ -109,13 +135,15 @@ class QueryService:
         return self._page(rows, limit, offset)
 
     async def topic_names(self, text: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[str]:
-        return await self.db.run(q.topic_names_like, text[:100], min(limit, AUTOCOMPLETE_LIMIT))
+        return await self.db.run(
+            q.topic_names_like, clean_text(text)[:100], min(limit, AUTOCOMPLETE_LIMIT)
+        )
 
     async def topic_exists(self, name: str) -> str:
         """The display name of a topic, or :class:`NotFound`."""
-        found = await self.db.run(q.topic_by_name, name)
+        found = await self.db.run(q.topic_by_name, clean_text(name))
         if found is None:
-            raise NotFound(f"No topic called “{name.strip()[:80]}”. Try /topics for the list.")
+            raise NotFound(f"No topic called “{name.strip()[:80]}”.", hint=HINT_TOPICS)
         return found[1]
 
     # -- stories --------------------------------------------------------------------------------
@@ -146,6 +174,9 @@ class QueryService:
         return self._page(self._summaries(rows, self.clock()), limit, offset)
 
     async def story(self, story_id: int, *, coverage_limit: int = COVERAGE_LIMIT) -> StoryDetail:
+        if not 0 < story_id < 1 << 62:
+            raise NotFound(f"No story #{story_id}.", hint=HINT_STORIES)
+
         def load(c):
             current = q.resolve_story_id(c, story_id)
             if current is None:
@@ -157,11 +188,16 @@ class QueryService:
 
         found = await self.db.run(load)
         if found is None:
-            raise NotFound(f"No story #{story_id}.")
+            raise NotFound(f"No story #{story_id}.", hint=HINT_STORIES)
         row, coverage = found
         return StoryDetail(row, self.score(row, self.clock()), tuple(coverage), row.item_count)
 
     async def story_for_article(self, ref: str) -> StoryDetail:
+        """The story ``ref`` names: ``#12`` is story 12; anything else is an article (see
+        :meth:`article`) whose story is returned."""
+        story_id = parse_story_ref(ref)
+        if story_id is not None:
+            return await self.story(story_id)
         article = await self.article(ref)
         if article.story_id is None:
             raise NotFound(f"“{article.title[:80]}” is not part of any story.")
@@ -169,15 +205,32 @@ class QueryService:
 
     # -- articles and related coverage -----------------------------------------------------------
     async def article(self, ref: str) -> CoverageItem:
-        """Find an article by id (``123`` or ``#123``), url, or exact title."""
-        ref = (ref or "").strip()
+        """Find an article by url, exact title (or the best title match), or ``article:123``.
+
+        ``#12`` names story 12, whose lead article is returned. A bare number is refused as
+        ambiguous (story or article?), with both explicit forms in the message.
+        """
+        ref = clean_text(ref).strip()
         if not ref:
             raise BadInput("Tell me which article: pick one from the list, or paste its url.")
         found: CoverageItem | None = None
-        digits = ref.removeprefix("#")
-        if digits.isdigit() and len(digits) < 19:
-            found = await self.db.run(q.article_by_id, int(digits))
-        elif ref.lower().startswith(("http://", "https://")):
+        explicit = _ARTICLE_FORM.fullmatch(ref)
+        story_id = parse_story_ref(ref)
+        if story_id is not None:
+            detail = await self.story(story_id, coverage_limit=1)
+            return detail.story.lead
+        if explicit:
+            found = await self.db.run(q.article_by_id, int(explicit.group(1)))
+            if found is None:
+                raise NotFound(f"No article {explicit.group(1)}.")
+            return found
+        if _DIGITS.fullmatch(ref):
+            raise BadInput(
+                f"“{ref}” could mean a story or an article: write #{ref} for story {ref}, "
+                f"or article:{ref} for article {ref}.",
+                hint=HINT_STORIES,
+            )
+        if ref.lower().startswith(("http://", "https://")):
             try:
                 url = canonical_url(ref)
             except ValueError as exc:
@@ -202,7 +255,8 @@ class QueryService:
     # -- search and autocomplete ----------------------------------------------------------------
     async def search(self, text: str, *, limit: int = 10, offset: int = 0) -> Page[SearchHit]:
         _check_page(limit, offset)
-        if not search_db.fts_terms(text or ""):
+        text = clean_text(text)
+        if not search_db.fts_terms(text):
             raise BadInput("Give me at least one word to search for.")
         weight = self.settings.search_quality_weight
         rows = await self.db.run(
@@ -218,8 +272,25 @@ class QueryService:
     ) -> list[tuple[int, str]]:
         """(article id, title) pairs for autocomplete: at most 25, prefix matches first."""
         return await self.db.run(
-            search_db.title_matches, (text or "")[:100], max(1, min(limit, AUTOCOMPLETE_LIMIT))
+            search_db.title_matches,
+            clean_text(text)[:100],
+            max(1, min(limit, AUTOCOMPLETE_LIMIT)),
         )
+
+    async def story_choices(self, text: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[StorySummary]:
+        """Stories for autocomplete: those whose articles' titles match ``text``, the biggest and
+        most recent first (the ranking score: breadth, quality, recency)."""
+        text = clean_text(text)[:100]
+
+        def load(c):
+            pairs = search_db.title_matches(c, text, 3 * AUTOCOMPLETE_LIMIT)
+            items = q.items_by_ids(c, [i for i, _ in pairs])
+            ids = sorted({it.story_id for it in items.values() if it.story_id is not None})
+            return q.stories_by_ids(c, ids)
+
+        rows = await self.db.run(load)
+        ranked = sorted(self._summaries(rows, self.clock()), key=lambda s: (-s.score, -s.story.id))
+        return ranked[: max(1, min(limit, AUTOCOMPLETE_LIMIT))]
 
     # -- digest preview -------------------------------------------------------------------------
     async def digest_preview(
@@ -239,10 +310,8 @@ class QueryService:
         if not 1 <= max_stories <= 25:
             raise BadInput("max_stories must be between 1 and 25")
         _check_quality(min_quality)
-        end = as_of or self.clock()
+        end = check_time(as_of, "end of the window") or self.clock()
         topic_ids = [await self._topic_id(t) for t in topics] or None
-        if end.tzinfo is None:
-            raise BadInput("times must carry a time zone")
         end_ts = int(end.timestamp())
         span = int(window.total_seconds())
 
@@ -285,3 +354,9 @@ class QueryService:
 
     async def stats(self) -> dict:
         return await self.db.run(database_stats, self.db.path)
+
+
+def parse_story_ref(ref: str) -> int | None:
+    """``#12`` -> 12: the one way to name a story, on every surface; None for anything else."""
+    found = _STORY_FORM.fullmatch(clean_text(ref).strip())
+    return int(found.group(1)) if found else None

@@ -301,3 +301,15 @@ def stories_in_window(
     sql += " ORDER BY s.rank_key DESC, s.id DESC LIMIT ?"
     params.append(limit)
     return _story_rows(conn, conn.execute(sql, params).fetchall())
+
+
+def stories_by_ids(conn: sqlite3.Connection, story_ids: Sequence[int]) -> list[StoryRow]:
+    """The live stories among ``story_ids`` (any order)."""
+    if not story_ids:
+        return []
+    marks = ",".join("?" * len(story_ids))
+    rows = conn.execute(
+        f"SELECT {_STORY_COLS} FROM stories s WHERE s.id IN ({marks}) AND s.article_count > 0",
+        list(story_ids),
+    ).fetchall()
+    return _story_rows(conn, rows)

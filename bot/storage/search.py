@@ -94,7 +94,8 @@ def title_matches(conn: sqlite3.Connection, text: str, limit: int) -> list[tuple
         )
         return [(r[0], r[1]) for r in rows]
     found: dict[int, str] = {}
-    upper = text[:-1] + chr(ord(text[-1]) + 1)
+    last = ord(text[-1])  # U+10FFFF has no successor: bound the range by it instead
+    upper = text[:-1] + chr(last + 1) if last < 0x10FFFF else text + "\U0010ffff"
     for rid, title in conn.execute(
         "SELECT id, title FROM items INDEXED BY items_article_title "
         "WHERE is_article = 1 AND removed = 0 "

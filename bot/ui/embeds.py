@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import discord
 
+from bot.domain.display import plural
 from bot.domain.views import (
     CoverageItem,
     Page,
@@ -24,7 +25,7 @@ from bot.domain.views import (
     TopicCount,
 )
 from bot.ui import limits
-from bot.ui.text import link, md, outlets, plain, safe_url, shorten, timestamp
+from bot.ui.text import link, md, plain, safe_url, shorten, timestamp
 
 COLOUR = discord.Colour.blurple()
 EXCERPT = 350
@@ -43,7 +44,7 @@ def rendered(embeds: Sequence[discord.Embed], content: str | None = None) -> Ren
     return Rendered(limits.fit_content(content), limits.fit_message(embeds))
 
 
-def _meta(item: CoverageItem, *, provider: bool, breadth: int | None = None) -> str:
+def _meta(item: CoverageItem, *, provider: bool, breadth: str | None = None) -> str:
     parts: list[str] = []
     if provider and item.provider:
         parts.append(f"**{md(item.provider, 80)}**")
@@ -53,7 +54,7 @@ def _meta(item: CoverageItem, *, provider: bool, breadth: int | None = None) -> 
     if item.quality is not None:
         parts.append(f"quality {item.quality}")
     if breadth is not None:
-        parts.append(outlets(breadth))
+        parts.append(breadth)
     return " · ".join(parts)
 
 
@@ -68,7 +69,7 @@ def card(
     item: CoverageItem, *, story: StoryRow | None = None, footer: str | None = None
 ) -> discord.Embed:
     """An article as an embed: linked title, provider, time, quality, breadth, thumbnail."""
-    breadth = story.provider_count if story is not None else None
+    breadth = story.coverage if story is not None else None
     parts = [md(item.excerpt, EXCERPT)] if item.excerpt else []
     meta = _meta(item, provider=False, breadth=breadth)
     if meta:
@@ -142,7 +143,11 @@ def stories_page(
         text = "No stories match." if page.offset == 0 else "No more stories."
         return rendered([discord.Embed(description=text, colour=COLOUR)], heading)
     embeds = [
-        card(s.story.lead, story=s.story, footer=f"#{page.offset + i + 1} · story {s.story.id}")
+        card(
+            s.story.lead,
+            story=s.story,
+            footer=f"Story #{s.story.id} · rank {page.offset + i + 1}",
+        )
         for i, s in enumerate(page.items)
     ]
     return rendered(embeds, heading)
@@ -157,9 +162,9 @@ def story_detail(detail: StoryDetail, *, offset: int = 0, per_page: int = 10) ->
     last_page = offset + per_page >= len(coverage)
     hidden = max(detail.total_coverage - len(coverage), 0) if last_page else 0
     pages = max((len(coverage) + per_page - 1) // per_page, 1)
-    lead = card(st.lead, story=st, footer=f"Story {st.id}")
+    lead = card(st.lead, story=st, footer=f"Story #{st.id}")
     body = discord.Embed(
-        title=f"Coverage ({detail.total_coverage} item{'' if detail.total_coverage == 1 else 's'})",
+        title=f"Coverage · {st.coverage}",
         description=limits.join_lines(
             [coverage_line(c) for c in chunk], limits.DESCRIPTION, total=len(chunk) + hidden
         )
@@ -174,10 +179,20 @@ def story_pages(detail: StoryDetail, per_page: int) -> int:
     return max((len(detail.coverage) + per_page - 1) // per_page, 1)
 
 
+def story_choice_name(story: StoryRow) -> str:
+    """An autocomplete choice for a story: ``Title · 13 outlets · 2022-03-24`` (at most 100)."""
+    when = story.last_published_at or story.first_published_at
+    tail = f" · {plural(story.provider_count, 'outlet')}"
+    if when is not None:
+        tail += f" · {when:%Y-%m-%d}"
+    title = plain(story.lead.title or "(untitled)", limits.CHOICE_NAME)
+    return shorten(title, limits.CHOICE_NAME - len(tail)) + tail
+
+
 # -- /related --
 def related_page(rel: RelatedCoverage) -> Rendered:
     page = rel.related
-    lead = card(rel.article, footer=f"Story {rel.story_id}" if rel.story_id else None)
+    lead = card(rel.article, footer=f"Story #{rel.story_id}" if rel.story_id else None)
     if not page.items:
         text = (
             "No other outlets' coverage of this article yet."
@@ -232,28 +247,45 @@ class CommandHelp:
     name: str  # qualified, without the slash: "news", "digest add"
     description: str
     options: tuple[OptionHelp, ...] = ()
+    admin: bool = False  # needs a permission (Manage Server): listed last, in its own section
+
+
+def _help_field(embed: discord.Embed, cmd: CommandHelp) -> None:
+    usage = " ".join(f"<{o.name}>" if o.required else f"[{o.name}]" for o in cmd.options)
+    lines = [cmd.description]
+    for o in cmd.options:
+        extra = f" ({o.detail})" if o.detail else ""
+        need = "" if o.required else "optional, "
+        lines.append(f"`{o.name}`: {need}{o.description}{extra}")
+    embed.add_field(
+        name=f"/{cmd.name}" + (f" {usage}" if usage else ""),
+        value=limits.join_lines(lines, limits.FIELD_VALUE),
+        inline=False,
+    )
 
 
 def help_page(commands: Sequence[CommandHelp]) -> Rendered:
+    """What every member can use first; the commands for server managers last, once."""
     intro = (
         "I answer questions about the news articles loaded into this bot: the topics they cover, "
         "the top stories, one story with every outlet's coverage, and full-text search. "
-        "Lists page with the Previous / Next buttons."
+        "Lists page with the Previous / Next buttons. `#12` always means story 12."
     )
     embed = discord.Embed(title="newsbot help", description=intro, colour=COLOUR)
-    for cmd in sorted(commands, key=lambda c: c.name):
-        usage = " ".join(f"<{o.name}>" if o.required else f"[{o.name}]" for o in cmd.options)
-        lines = [cmd.description]
-        for o in cmd.options:
-            extra = f" ({o.detail})" if o.detail else ""
-            need = "" if o.required else "optional, "
-            lines.append(f"`{o.name}`: {need}{o.description}{extra}")
-        embed.add_field(
-            name=f"/{cmd.name}" + (f" {usage}" if usage else ""),
-            value=limits.join_lines(lines, limits.FIELD_VALUE),
-            inline=False,
+    for cmd in sorted((c for c in commands if not c.admin), key=lambda c: c.name):
+        _help_field(embed, cmd)
+    embeds = [embed]
+    admin = sorted((c for c in commands if c.admin), key=lambda c: c.name)
+    if admin:
+        managers = discord.Embed(
+            title="For server managers",
+            description="These need the Manage Server permission.",
+            colour=COLOUR,
         )
-    return rendered([embed])
+        for cmd in admin:
+            _help_field(managers, cmd)
+        embeds.append(managers)
+    return rendered(embeds)
 
 
 def notice(text: str) -> Rendered:

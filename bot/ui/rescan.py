@@ -7,7 +7,9 @@ error (logged, then the next run is scheduled as usual), and logs one INFO line 
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
+import os
 from collections.abc import Sequence
 
 from bot.services.ingest import IngestReport, IngestService
@@ -25,6 +27,8 @@ class Rescanner:
         self.last_report: IngestReport | None = None
         self._task: asyncio.Task[None] | None = None
         self._ran = asyncio.Condition()
+        self._missing: set[str] = set()  # sources already warned about as missing
+        self._rejected: dict[str, str] = {}  # path -> reason already logged
 
     @property
     def running(self) -> bool:
@@ -47,12 +51,16 @@ class Rescanner:
         sources = ", ".join(self.sources)
         report: IngestReport | None = None
         try:
-            report = await self.ingest.ingest(self.sources)
+            present = await asyncio.to_thread(self._present_sources)
+            report = await self.ingest.ingest(present) if present else None
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("rescan of %s failed; trying again at the next run", sources)
         else:
+            if report is not None:
+                self._log_rejections(report)
+        if report is not None:
             self.last_report = report
             # the ingest service logs its own INFO line per run; this one adds the sources
             log.debug(
@@ -68,6 +76,33 @@ class Rescanner:
             self.runs += 1
             self._ran.notify_all()
         return report
+
+    def _present_sources(self) -> list[str]:
+        """The sources that exist; a missing one is warned about once (naming the config key),
+        not counted as a rejected file, and picked up again when it appears."""
+        present = []
+        for source in self.sources:
+            if os.path.exists(source) or glob.has_magic(source):
+                present.append(source)
+                if source in self._missing:
+                    self._missing.discard(source)
+                    log.info("[ingest] sources: %s exists now; loading it", source)
+            elif source not in self._missing:
+                self._missing.add(source)
+                log.warning(
+                    "[ingest] sources: %s does not exist; skipping it until it appears "
+                    "(fix the path in the config file, or create the folder)",
+                    source,
+                )
+        return present
+
+    def _log_rejections(self, report: IngestReport) -> None:
+        """Each rejected file once with its reason (again only if the reason changes)."""
+        now = {r["path"]: r["reason"] for r in report.rejected}
+        for path, reason in now.items():
+            if self._rejected.get(path) != reason:
+                log.warning("rejected file %s: %s", path, reason)
+        self._rejected = now
 
     async def wait_runs(self, count: int) -> None:
         """Wait until at least ``count`` runs have finished (successfully or not)."""

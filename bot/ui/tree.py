@@ -14,12 +14,25 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.services.errors import UserError
+from bot.services.errors import HINT_DIGESTS, HINT_STORIES, HINT_TOPICS, UserError
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 APOLOGY = "Sorry, something went wrong on my side while doing that. It has been logged."
+
+# What Discord replies add to a service's message when it carries a hint (bot.services.errors).
+HINTS = {
+    HINT_TOPICS: "Try /topics for the list.",
+    HINT_DIGESTS: "See /digest list.",
+    HINT_STORIES: "/news shows the top stories.",
+}
+
+
+def user_message(error: UserError) -> str:
+    text = str(error)
+    hint = HINTS.get(error.hint or "")
+    return f"{text} {hint}" if hint else text
 
 
 def _permission_names(names: list[str]) -> str:
@@ -31,10 +44,10 @@ def friendly_message(error: BaseException) -> str | None:
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, UserError):
-        return str(error)
+        return user_message(error)
     if isinstance(error, app_commands.TransformerError):
         if isinstance(error.__cause__, UserError):
-            return str(error.__cause__)
+            return user_message(error.__cause__)
         return f"“{str(error.value)[:80]}” is not a valid value for that option."
     if isinstance(error, app_commands.MissingPermissions):
         return f"You need the {_permission_names(error.missing_permissions)} permission to do that."

@@ -1,1 +1,1 @@
-"""Helpers shared by tests (no tests here)."""
+"""Helpers shared by the tests (kept out of ``test_*`` modules so pytest never collects them)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -18,8 +19,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.digest import Subscription, next_fire, timezone_choices
+from bot.domain.digest import Subscription, next_fire
 from bot.domain.digest_messages import MessagePlan
+from bot.domain.timezones import zone_choices
 from bot.services.digest import (
     ChannelGone,
     DeliveryError,
@@ -323,7 +325,8 @@ class DigestCog(commands.Cog):
     async def timezone_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=n, value=n) for n in timezone_choices(current, CHOICES)]
+        found = zone_choices(current or "", datetime.now(UTC), CHOICES)
+        return [app_commands.Choice(name=name, value=value) for name, value in found]
 
     @subscribe.autocomplete("topics")
     @edit.autocomplete("topics")

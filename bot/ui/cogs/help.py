@@ -16,17 +16,30 @@ if TYPE_CHECKING:
 
 
 def _detail(param: app_commands.Parameter) -> str:
+    """What the option's description does not already say: its range, choices, suggestions."""
     parts: list[str] = []
+    described = (param.description or "").replace("–", "-")
     if param.min_value is not None and param.max_value is not None:
+        span = f"{param.min_value:g}-{param.max_value:g}"
         if param.type is discord.AppCommandOptionType.string:
             pass  # a length limit: not worth telling
-        else:
-            parts.append(f"{param.min_value:g}–{param.max_value:g}")
+        elif span not in described:
+            parts.append(span.replace("-", "–"))
     if param.choices:
         parts.append("one of " + ", ".join(c.name for c in param.choices[:10]))
     if param.autocomplete:
         parts.append("suggestions as you type")
     return "; ".join(parts)
+
+
+def _admin(cmd: app_commands.Command) -> bool:
+    """A command for server managers: it (or its group) has default permissions set."""
+    node: app_commands.Command | app_commands.Group | None = cmd
+    while node is not None:
+        if node.default_permissions is not None and node.default_permissions.value:
+            return True
+        node = node.parent
+    return False
 
 
 def describe_commands(tree: app_commands.CommandTree) -> list[CommandHelp]:
@@ -41,7 +54,9 @@ def describe_commands(tree: app_commands.CommandTree) -> list[CommandHelp]:
                 OptionHelp(p.display_name, p.description or "", p.required, _detail(p))
                 for p in cmd.parameters
             )
-            found.append(CommandHelp(cmd.qualified_name, cmd.description or "", options))
+            found.append(
+                CommandHelp(cmd.qualified_name, cmd.description or "", options, _admin(cmd))
+            )
     return found
 
 

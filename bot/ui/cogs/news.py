@@ -90,7 +90,9 @@ class NewsCog(commands.Cog):
 
     # -- /story ---------------------------------------------------------------------------------
     @app_commands.command(name="story", description="One story with every outlet's coverage")
-    @app_commands.describe(article="an article of the story: pick from the list, or paste its url")
+    @app_commands.describe(
+        article="a story (pick from the list, or #12 for story 12), or an article's url or title"
+    )
     async def story(
         self, interaction: discord.Interaction, article: app_commands.Range[str, 1, 200]
     ) -> None:
@@ -105,9 +107,24 @@ class NewsCog(commands.Cog):
 
         await send_paged(interaction, fetch, expires=self.bot.page_timeout)
 
+    @story.autocomplete("article")
+    async def story_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The stories whose titles match, biggest and most recent first, each with its outlet
+        count and date; the value is ``#ID`` (a story, as everywhere)."""
+        try:
+            found = await self.query.story_choices(current or "")
+        except UserError:
+            return []
+        return [
+            app_commands.Choice(name=embeds.story_choice_name(s.story), value=f"#{s.story.id}")
+            for s in found[:CHOICES]
+        ]
+
     # -- /related -------------------------------------------------------------------------------
     @app_commands.command(name="related", description="Other outlets' coverage of an article")
-    @app_commands.describe(article="the article: pick from the list, or paste its url")
+    @app_commands.describe(article="the article: pick from the list, or paste its url or title")
     async def related(
         self, interaction: discord.Interaction, article: app_commands.Range[str, 1, 200]
     ) -> None:
@@ -119,11 +136,11 @@ class NewsCog(commands.Cog):
 
         await self._paged(interaction, fetch)
 
-    @story.autocomplete("article")
     @related.autocomplete("article")
     async def article_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        """Articles whose titles match; the value is ``article:ID`` (never ``#``, a story)."""
         try:
             pairs = await self.query.title_choices(current or "")
         except UserError:
@@ -131,7 +148,7 @@ class NewsCog(commands.Cog):
         return [
             app_commands.Choice(
                 name=shorten(squash(title, CHOICE_NAME), CHOICE_NAME) or f"Article {id_}",
-                value=str(id_),
+                value=f"article:{id_}",
             )
             for id_, title in pairs[:CHOICES]
         ]
