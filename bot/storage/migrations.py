@@ -225,8 +225,8 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE files SET version_key = (SELECT i.version_key FROM items i WHERE i.id = files.item_id)
         WHERE item_id IS NOT NULL AND error IS NULL;
     """,
-    # 5: digest ledger: a scheduled digest is unique per (subscription, fire instant in UTC), not per
-    # local date, so a time-zone change across the date line cannot make the next digest a noop
+    # 5: digest ledger: a scheduled digest is unique per (subscription, fire instant in UTC), not
+    # per local date, so a time-zone change across the date line cannot make the next digest a noop
     """
     DROP INDEX digest_runs_daily;
     CREATE UNIQUE INDEX digest_runs_fire ON digest_runs(subscription_id, scheduled_for)
