@@ -125,8 +125,8 @@ def test_text_output_fits_the_terminal_with_legend_plurals_and_more(seeded):
         assert too_wide == [], args
     preview = newsbot("--db", seeded, "preview").stdout
     assert "1 story" in preview and "1 stories" not in preview
-    assert "13 outlets · 13 articles" in preview  # the one coverage count
-    assert "… and 1 more (newsbot story #1 shows all)" in preview  # 12 of 13 rows shown
+    assert "14 outlets · 14 articles" in preview  # the one coverage count
+    assert "… and 2 more (newsbot story #1 shows all)" in preview  # 12 of 14 rows shown
     assert "* lead article · A another loaded article" in preview  # the legend of the markers
     stats = newsbot("--db", seeded, "stats").stdout
     assert re.search(r"database size\s+\d+\.\d KB", stats)
@@ -175,7 +175,7 @@ def test_every_json_output_is_one_object_with_iso_utc_times(seeded):
         outputs[args[0]] = data
     assert outputs["topics"]["topics"][0].keys() == {"topic", "articles", "stories"}
     story = outputs["story"]
-    assert (story["story"], story["outlets"], story["articles"]) == ("#1", 13, 13)
+    assert (story["story"], story["outlets"], story["articles"]) == ("#1", 14, 14)
     assert story["lead"]["excerpt"] and story["lead"]["image_url"]
     assert len(story["coverage"]) == 13 and story["more_coverage"] == 0
     (shown,) = outputs["preview"]["stories"]  # the preview carries what its text shows

@@ -208,7 +208,7 @@ async def test_a_bare_number_is_ambiguous_and_odd_references_are_user_errors(see
 
 async def test_story_choices_rank_big_recent_stories_first(seeds_service):
     (choice,) = await seeds_service.story_choices("Ukraine")
-    assert choice.story.provider_count == 13
+    assert choice.story.provider_count == 14
 
 
 async def test_related_coverage(seeds_service):

@@ -15,7 +15,7 @@ from bot.services.stories import StoryService
 from bot.storage.db import open_database
 from tests.factories import SEEDS, write_article
 from tests.support.stories import BACKGROUND
-from tests.test_digest_support import Clock, FakePoster, make_service
+from tests.support.digest import Clock, FakePoster, make_service
 
 GUILD, CHANNEL = 100, 200
 

@@ -47,7 +47,7 @@ class DatabaseFaultAt:
 
 
 class ClockSleep:
-    """An async ``sleep`` that advances ``clock`` (a ``tests.test_digest_support.Clock``) by the
+    """An async ``sleep`` that advances ``clock`` (a ``tests.support.digest.Clock``) by the
     delay instead of waiting; ``slept`` records the delays and ``on_sleep(n)`` runs before the
     n-th one returns."""
 
