@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import data, queries
+from bot.cli import data, feeds, queries
 from bot.config import Config, ConfigError, load_config
 from bot.storage.db import StorageError
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data.register(sub)
     queries.register(sub)
+    feeds.register(sub)
     _register_bot_commands(sub)
     return parser
 

@@ -1,4 +1,5 @@
-"""Feeds in the domain: the stored view of a feed, and the polling rules (pure): given a feed's state and a fetch outcome, its next state.
+"""Feeds in the domain: the stored view of a feed, and the polling rules (pure): given a
+feed's state and a fetch outcome, its next state.
 
 States: ``active`` (fetched on its interval), ``failing`` (the last fetches failed: retried with
 exponential back-off, capped at 24 h), ``paused`` (failing for 7 days: no longer fetched until an

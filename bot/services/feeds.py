@@ -201,9 +201,7 @@ class FeedService:
             wanted.append(ConfigFeed(url, s.name, parse_topics(s.topics), s.every_minutes))
         added, updated, removed = await self.repo.sync_config(wanted, self._now())
         if added or updated or removed:
-            log.info(
-                "config feeds: %d added, %d updated, %d removed", added, updated, removed
-            )
+            log.info("config feeds: %d added, %d updated, %d removed", added, updated, removed)
         return added, updated, removed
 
     # -- OPML -----------------------------------------------------------------------------------

@@ -375,4 +375,3 @@ def store_articles(
             grouper.add_article(item_id, article, {})
     grouper.flush()
     return outcome, results
-

@@ -230,8 +230,10 @@ class FeedFetcher:
             self._fail(result, "network", f"{type(exc).__name__}: {exc}")
         result.seconds = time.perf_counter() - started
         if self.on_fetched is not None:
-            self.on_fetched(str(result.status) if result.error_kind is None else result.error_kind,
-                            result.seconds)
+            self.on_fetched(
+                str(result.status) if result.error_kind is None else result.error_kind,
+                result.seconds,
+            )
         return result
 
     @staticmethod

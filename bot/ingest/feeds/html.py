@@ -12,7 +12,9 @@ from html.parser import HTMLParser
 __all__ = ["cut", "html_to_text"]
 
 _DROP = frozenset({"script", "style", "noscript", "template", "iframe", "object", "svg", "head"})
-_BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
+_BREAKS = frozenset(
+    {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
+)
 _SPACE = re.compile(r"\s+")
 _TAGLIKE = re.compile(r"[<&]")
 
@@ -58,7 +60,7 @@ def html_to_text(fragment: str | None, *, limit: int = 100_000) -> str:
 
 
 def cut(text: str, limit: int) -> str:
-    """``text`` cut at ``limit`` characters, at a word boundary when one is near, with an ellipsis."""
+    """``text`` cut at ``limit`` characters (at a word boundary when one is near), with "…"."""
     if len(text) <= limit:
         return text
     head = text[: limit - 1]

@@ -67,14 +67,19 @@ def parse_json_feed(body: bytes) -> tuple[list[RawEntry], str | None, str | None
         summary = _str(item.get("summary")) or _str(item.get("content_html"))
         if summary is None and _str(item.get("content_text")):
             summary = item["content_text"].replace("&", "&amp;").replace("<", "&lt;")
-        tags = [t for t in item.get("tags") or () if isinstance(t, str)] if isinstance(
-            item.get("tags"), list
-        ) else []
-        images = [u for u in (item.get("image"), item.get("banner_image")) if _str(u)]
-        for att in item.get("attachments") or () if isinstance(item.get("attachments"), list) else ():
-            if isinstance(att, dict) and str(att.get("mime_type", "")).startswith("image/"):
-                if _str(att.get("url")):
-                    images.append(att["url"])
+        raw_tags = item.get("tags")
+        tags = [t for t in raw_tags if isinstance(t, str)] if isinstance(raw_tags, list) else []
+        images: list[str] = [
+            u for u in (item.get("image"), item.get("banner_image")) if isinstance(u, str) and u
+        ]
+        attachments = item.get("attachments")
+        for att in attachments if isinstance(attachments, list) else ():
+            if (
+                isinstance(att, dict)
+                and str(att.get("mime_type", "")).startswith("image/")
+                and _str(att.get("url"))
+            ):
+                images.append(att["url"])
         guid = item.get("id")
         title = _str(item.get("title"))
         raws.append(

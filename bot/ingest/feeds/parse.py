@@ -3,7 +3,7 @@ Feed 1.x through :mod:`bot.ingest.feeds.jsonfeed`.
 
 Pure and synchronous (no I/O, no clock: ``now`` is an argument); :func:`parse_feed` is a top-level
 function so that it runs in a thread or process pool, never in the event loop. A bad feed never
-raises: its problems are returned as ``(kind, message)`` pairs, e.g. ``("entry_without_link", ...)``.
+raises: its problems are returned as ``(kind, message)`` pairs, e.g. ``entry_without_link``.
 """
 
 from __future__ import annotations
@@ -216,13 +216,12 @@ def normalise_entries(
             if excerpt == title:
                 excerpt = None
         published = raw.published or raw.updated or now
-        if published > now:
-            published = now
+        published = min(published, now)
         guid = (raw.guid or "").strip()[:2000] or url
         if guid in seen:
             continue  # the same entry twice in one document: keep the first
         seen.add(guid)
-        images = []
+        images: list[Image] = []
         for image in raw.images:
             image_url = _http(image, feed_url)
             if image_url is not None and image_url not in {i.url for i in images}:
