@@ -41,10 +41,10 @@ def address_rule(address: str) -> str | None:
         return "multicast address"
     if ip.is_unspecified:
         return "unspecified address"
-    if ip.is_private:
-        return "private address"
     if ip.is_reserved:
         return "reserved address"
+    if ip.is_private:
+        return "private address"
     if not ip.is_global:
         return "non-public address"
     return None

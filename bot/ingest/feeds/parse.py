@@ -120,7 +120,9 @@ def _feedparser_entries(body: bytes, url: str, content_type: str | None, out: Fe
     if not doc.entries and not feed.get("title") and doc.get("bozo"):
         reason = doc.get("bozo_exception")
         out.failed = True
-        out.problems.append(("not_a_feed", f"not an RSS, Atom or JSON feed: {reason}"))
+        out.problems.append(
+            ("not_a_feed", f"not an RSS, Atom or JSON feed (no title, no entries; parser: {reason})")
+        )
         return []
     out.title = html_to_text(feed.get("title"), limit=_INPUT_CHARS) or None
     out.site_url = _http(feed.get("link"), url)
@@ -154,8 +156,8 @@ def _feedparser_entries(body: bytes, url: str, content_type: str | None, out: Fe
                 guid=guid,
                 title=e.get("title"),
                 summary=summary,
-                published=_struct(e.get("published_parsed")),
-                updated=_struct(e.get("updated_parsed")),
+                published=_struct(dict.get(e, "published_parsed")),
+                updated=_struct(dict.get(e, "updated_parsed")),
                 tags=[t.get("term") or t.get("label") or "" for t in e.get("tags") or ()],
                 images=images,
             )
