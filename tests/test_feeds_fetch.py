@@ -48,7 +48,9 @@ async def test_last_modified_alone_gives_304():
 
 
 def test_user_agent_names_the_contact_url_when_configured():
-    assert user_agent("https://bot.example.org") == f"newsbot/{__version__} (+https://bot.example.org)"
+    assert (
+        user_agent("https://bot.example.org") == f"newsbot/{__version__} (+https://bot.example.org)"
+    )
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
@@ -227,9 +229,7 @@ async def test_every_redirect_hop_is_checked(monkeypatch):
     # Treat 127.0.0.1 as public for this test, so the first hop connects to the local server;
     # the redirect then names a host resolving to a private address, refused at that hop.
     real = addresses.address_rule
-    monkeypatch.setattr(
-        addresses, "address_rule", lambda a: None if a == "127.0.0.1" else real(a)
-    )
+    monkeypatch.setattr(addresses, "address_rule", lambda a: None if a == "127.0.0.1" else real(a))
     resolver = StaticResolver({"pub.test": ["127.0.0.1"], "intranet.test": ["10.0.0.5"]})
     async with FeedServer() as server, fetcher(allow_private=False, resolver=resolver) as f:
         server.route("/hop", status=302, location="http://intranet.test/admin")

@@ -52,7 +52,14 @@ CASES = [
     (
         "rss10.rdf",
         "RDF Site",
-        [("https://rdf.example.net/a", "RDF item", "2024-06-02T00:00:00+00:00", ("Mine", "Science"))],
+        [
+            (
+                "https://rdf.example.net/a",
+                "RDF item",
+                "2024-06-02T00:00:00+00:00",
+                ("Mine", "Science"),
+            )
+        ],
     ),
     (
         "atom03.xml",
@@ -210,7 +217,7 @@ def test_thirty_thousand_entries_keep_the_newest():
     result = parse_feed(_rss(items), "https://big.example.com/f", None, (), NOW)
     assert len(result.entries) == MAX_ENTRIES
     assert result.entries[0].article.title == "Entry 29999"
-    assert ("too_many_entries" in {k for k, _ in result.problems})
+    assert "too_many_entries" in {k for k, _ in result.problems}
     [message] = [m for k, m in result.problems if k == "too_many_entries"]
     assert "30000" in message and f"dropped {30_000 - MAX_ENTRIES}" in message
 
@@ -255,11 +262,12 @@ def test_html_to_text(html, text):
 
 def test_opml_reads_folders_as_topics_and_round_trips():
     outlines = read_opml((DATA / "subscriptions.opml").read_bytes())
-    assert outlines[0] == OpmlOutline(
-        "https://www.example.com/feed.xml", "Example News", ("Tech",)
-    )
+    assert outlines[0] == OpmlOutline("https://www.example.com/feed.xml", "Example News", ("Tech",))
     assert outlines[1].topics == ("Tech", "Web", "JSON")
-    assert [o.url for o in outlines][2:] == ["ftp://files.example.com/feed", "https://top.example.org/rss"]
+    assert [o.url for o in outlines][2:] == [
+        "ftp://files.example.com/feed",
+        "https://top.example.org/rss",
+    ]
     again = read_opml(write_opml(outlines, NOW).encode())
     assert again == outlines
 
