@@ -81,6 +81,7 @@ class FeedsConfig:
     per_host: int = 2
     max_entries: int = 500
     contact_url: str = ""
+    check_seconds: float = 60.0
     sources: tuple[FeedSourceConfig, ...] = ()
 
 
@@ -120,6 +121,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("feeds", "concurrency"): (1, 1000),
     ("feeds", "per_host"): (1, 100),
     ("feeds", "max_entries"): (1, 10_000),
+    ("feeds", "check_seconds"): (0.05, 3600),
 }
 
 

@@ -74,7 +74,7 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
         hooks.append(scheduler.close_hook())
     feeds = services.extra.get("feeds")
     if feeds is not None:
-        poller = FeedScheduler(feeds, config.feeds.sources)
+        poller = FeedScheduler(feeds, config.feeds.sources, tick_seconds=config.feeds.check_seconds)
         if config.feeds.discord_admins:
             extensions.append(setup_feeds)
         extensions.append(poller.extension())

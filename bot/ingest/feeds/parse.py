@@ -121,7 +121,10 @@ def _feedparser_entries(body: bytes, url: str, content_type: str | None, out: Fe
         reason = doc.get("bozo_exception")
         out.failed = True
         out.problems.append(
-            ("not_a_feed", f"not an RSS, Atom or JSON feed (no title, no entries; parser: {reason})")
+            (
+                "not_a_feed",
+                f"not an RSS, Atom or JSON feed (no title, no entries; parser: {reason})",
+            )
         )
         return []
     out.title = html_to_text(feed.get("title"), limit=_INPUT_CHARS) or None
