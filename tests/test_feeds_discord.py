@@ -88,7 +88,7 @@ async def test_run_polls_a_feed_added_from_discord_and_picks_up_its_entry(tmp_pa
 
 
 async def test_feed_commands_refuse_members_without_manage_server(tmp_path):
-    config = _config(tmp_path)
+    config = _config(tmp_path, allow_private_addresses=False)
     async with DiscordDouble() as double:
         async with open_bot(config) as bot, running_client(double, bot, timeout=10):
             await bot.tree.sync()
