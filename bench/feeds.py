@@ -3,7 +3,8 @@
     python bench/feeds.py [--feeds 5000] [--entries 20]
 
 A feed server (a separate process: one aiohttp server on 127.0.0.1, a path per feed, real ETags)
-serves N feeds of M entries. ``newsbot feeds poll --json`` then runs as a subprocess, three times,
+serves N feeds of M entries: titles of 6-9 words and summaries of 30 drawn from a vocabulary of
+60,000 random words, published over the last 3 days (all inside one story-grouping window). ``newsbot feeds poll --json`` then runs as a subprocess, three times,
 on the same database:
 
 (a) the first poll of every feed: fetch, parse (spawned worker processes), store, group stories;
@@ -43,11 +44,12 @@ CONCURRENCY = 50
 
 
 # -- the server ---------------------------------------------------------------------------------
-def _vocabulary(rng: random.Random, n: int = 6000) -> list[str]:
-    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "zen", "bar", "dor", "fel", "gu"]
+def _vocabulary(rng: random.Random, n: int = 60_000) -> list[str]:
+    """Random lower-case words of 4-10 letters (few shared prefixes, like real title words)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
     words: set[str] = set()
     while len(words) < n:
-        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+        words.add("".join(rng.choice(letters) for _ in range(rng.randint(4, 10))))
     return sorted(words)
 
 

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 PROCESS_THRESHOLD = 200  # polls of fewer feeds parse in a thread: no process start-up cost
 WRITE_ENTRIES = 2000  # entries per write transaction, about
 WRITE_FEEDS = 500  # ... or feeds
+IN_FLIGHT = 200  # feeds fetched/parsed ahead of the writer, at most (or 2 x concurrency)
 
 FetcherFactory = Callable[[], FeedFetcher]
 
@@ -277,20 +278,38 @@ class FeedService:
                         )
                     return feed, result, parsed
 
-                tasks = [asyncio.ensure_future(one(f)) for f in feeds]
+                # A bounded window of feeds in flight (fetching, parsing, or parsed and waiting
+                # for the writer): memory stays flat however many feeds are polled, and the
+                # writer is never starved.
+                window = max(IN_FLIGHT, self.config.concurrency * 2)
+                queue = iter(feeds)
+                running: set[asyncio.Future] = set()
+
+                def refill() -> None:
+                    for feed in queue:
+                        running.add(asyncio.ensure_future(one(feed)))
+                        if len(running) >= window:
+                            break
+
+                refill()
                 try:
-                    for next_done in asyncio.as_completed(tasks):
-                        feed, result, parsed = await next_done
-                        write = self._outcome(feed, result, parsed, report)
-                        pending.append((feed, write))
-                        entries += len(write.entries or ())
+                    while running:
+                        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                        for task in done:
+                            running.discard(task)
+                            feed, result, parsed = task.result()
+                            write = self._outcome(feed, result, parsed, report)
+                            pending.append((feed, write))
+                            entries += len(write.entries or ())
                         if entries >= WRITE_ENTRIES or len(pending) >= WRITE_FEEDS:
+                            refill()  # fetching goes on while this batch is written
                             await self._write(pending, report)
                             pending, entries = [], 0
+                        refill()
                     if pending:
                         await self._write(pending, report)
                 finally:
-                    for task in tasks:
+                    for task in running:
                         task.cancel()
         finally:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
