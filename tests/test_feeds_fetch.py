@@ -241,3 +241,17 @@ async def test_every_redirect_hop_is_checked(monkeypatch):
         result = await f.fetch(server.url("/lit", host="pub.test"))
         assert result.error_kind == "blocked" and "link-local address" in result.error
         assert "intranet.test" in resolver.asked
+
+
+async def test_global_and_per_host_limits_hold():
+    import asyncio
+
+    resolver = StaticResolver({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
+    async with FeedServer() as server, fetcher(concurrency=3, per_host=2, resolver=resolver) as f:
+        for i in range(4):
+            server.route(f"/s{i}", body=BODY, delay=0.1)
+        urls = [server.url(f"/s{i}", host=h) for h in ("a.test", "b.test") for i in range(4)]
+        results = await asyncio.gather(*(f.fetch(u) for u in urls))
+        assert all(r.body == BODY for r in results)
+        assert server.max_total == 3
+        assert max(server.max_active.values()) == 2  # never more than per_host on one host

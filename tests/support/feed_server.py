@@ -16,7 +16,6 @@ import asyncio
 import gzip
 import socket
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -38,6 +37,7 @@ class Route:
     trickle: float | None = None  # seconds between 1-byte chunks
     endless: bool = False  # stream zeros forever
     raw_body: bytes | None = None  # sent as is (already compressed), with ``encoding``
+    delay: float = 0.0  # seconds before answering
 
 
 @dataclass
@@ -53,7 +53,9 @@ class FeedServer:
         self.record = True
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self.on_request: Callable[[str], None] | None = None
+        self.active: dict[str, int] = {}  # requests being answered, by Host header
+        self.max_active: dict[str, int] = {}
+        self.max_total = 0
 
     def route(self, path: str, **kw) -> Route:
         route = self.routes[path] = Route(**kw)
@@ -87,6 +89,16 @@ class FeedServer:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        host = request.headers.get("Host", "").split(":")[0]
+        self.active[host] = self.active.get(host, 0) + 1
+        self.max_active[host] = max(self.max_active.get(host, 0), self.active[host])
+        self.max_total = max(self.max_total, sum(self.active.values()))
+        try:
+            return await self._answer(request)
+        finally:
+            self.active[host] -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if self.record:
             self.requests.append(Seen(path, dict(request.headers)))
@@ -102,6 +114,8 @@ class FeedServer:
             headers["Location"] = route.location
         if route.retry_after:
             headers["Retry-After"] = route.retry_after
+        if route.delay:
+            await asyncio.sleep(route.delay)
         if route.status != 200:
             return web.Response(status=route.status, headers=headers, text="status")
         inm = request.headers.get("If-None-Match")
