@@ -4,7 +4,8 @@
 
 A feed server (a separate process: one aiohttp server on 127.0.0.1, a path per feed, real ETags)
 serves N feeds of M entries: titles of 6-9 words and summaries of 30 drawn from a vocabulary of
-60,000 random words, published over the last 3 days (all inside one story-grouping window). ``newsbot feeds poll --json`` then runs as a subprocess, three times,
+60,000 random words, published over the last 3 days (all inside one story-grouping window).
+``newsbot feeds poll --json`` then runs as a subprocess, three times,
 on the same database:
 
 (a) the first poll of every feed: fetch, parse (spawned worker processes), store, group stories;
@@ -127,7 +128,7 @@ async def serve(n_feeds: int, n_entries: int, port_file: str) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    Path(port_file).write_text(str(port))
+    await asyncio.to_thread(Path(port_file).write_text, str(port))
     await asyncio.Event().wait()
 
 
@@ -176,8 +177,16 @@ def main() -> int:
         work = Path(tmp)
         port_file = work / "port"
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port_file), "--feeds", str(args.feeds),
-             "--entries", str(args.entries)],  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                str(port_file),
+                "--feeds",
+                str(args.feeds),
+                "--entries",
+                str(args.entries),
+            ],
         )
         try:
             for _ in range(600):
@@ -205,11 +214,12 @@ def main() -> int:
                 f"{os.cpu_count()} cores (shared with other work: absolute times vary)"
             )
             results = {}
-            for phase, label in (
+            for phase, what in (
                 ("a", "first poll of every feed"),
                 ("b", "every feed answers 304"),
                 ("c", "10% of the feeds changed"),
             ):
+                label = what
                 if phase == "c":
                     import urllib.request
 

@@ -89,32 +89,38 @@ async def test_run_polls_a_feed_added_from_discord_and_picks_up_its_entry(tmp_pa
 
 async def test_feed_commands_refuse_members_without_manage_server(tmp_path):
     config = _config(tmp_path, allow_private_addresses=False)
-    async with DiscordDouble() as double:
-        async with open_bot(config) as bot, running_client(double, bot, timeout=10):
-            await bot.tree.sync()
-            for sub, options in [
-                ("list", {}),
-                ("status", {}),
-                ("add", {"url": "https://example.com/feed"}),
-            ]:
-                reply = await (
-                    await double.slash("feed", options, subcommand=sub, user="alice")
-                ).response()
-                assert reply["data"]["flags"] & EPHEMERAL
-                assert "Manage Server" in reply["data"]["content"], reply
-            assert await bot.services.extra["feeds"].feeds() == []
-            bad = await (
-                await double.slash(
-                    "feed", {"url": "http://10.0.0.1/feed"}, subcommand="add", user="mod"
-                )
+    async with (
+        DiscordDouble() as double,
+        open_bot(config) as bot,
+        running_client(double, bot, timeout=10),
+    ):
+        await bot.tree.sync()
+        for sub, options in [
+            ("list", {}),
+            ("status", {}),
+            ("add", {"url": "https://example.com/feed"}),
+        ]:
+            reply = await (
+                await double.slash("feed", options, subcommand=sub, user="alice")
             ).response()
-            assert bad["data"]["flags"] & EPHEMERAL
-            assert "private address" in bad["data"]["content"], bad
+            assert reply["data"]["flags"] & EPHEMERAL
+            assert "Manage Server" in reply["data"]["content"], reply
+        assert await bot.services.extra["feeds"].feeds() == []
+        bad = await (
+            await double.slash(
+                "feed", {"url": "http://10.0.0.1/feed"}, subcommand="add", user="mod"
+            )
+        ).response()
+        assert bad["data"]["flags"] & EPHEMERAL
+        assert "private address" in bad["data"]["content"], bad
 
 
 async def test_feed_group_is_absent_unless_the_host_enables_it(tmp_path):
     config = _config(tmp_path, discord_admins=False)
-    async with DiscordDouble() as double:
-        async with open_bot(config) as bot, running_client(double, bot, timeout=10):
-            await bot.tree.sync()
-            assert "feed" not in {c["name"] for c in double.commands()}
+    async with (
+        DiscordDouble() as double,
+        open_bot(config) as bot,
+        running_client(double, bot, timeout=10),
+    ):
+        await bot.tree.sync()
+        assert "feed" not in {c["name"] for c in double.commands()}

@@ -302,13 +302,15 @@ def test_migration_keeps_existing_files_as_file_sources(tmp_path):
     for number, script in enumerate(MIGRATIONS[:3], 1):
         conn.executescript(f"BEGIN;{script}PRAGMA user_version = {number};COMMIT;")
     conn.execute(
-        "INSERT INTO files(path, size, mtime_ns, digest, ingested_at) VALUES ('/a.md', 1, 1, 'd', 5)"
+        "INSERT INTO files(path, size, mtime_ns, digest, ingested_at) "
+        "VALUES ('/a.md', 1, 1, 'd', 5)"
     )
     migrate(conn)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("SELECT kind, locator FROM sources").fetchall() == [("file", "/a.md")]
     conn.execute(
-        "INSERT INTO files(path, size, mtime_ns, digest, ingested_at) VALUES ('/b.md', 1, 1, 'd', 6)"
+        "INSERT INTO files(path, size, mtime_ns, digest, ingested_at) "
+        "VALUES ('/b.md', 1, 1, 'd', 6)"
     )
     conn.execute("DELETE FROM files WHERE path = '/a.md'")
     assert conn.execute("SELECT locator FROM sources").fetchall() == [("/b.md",)]
