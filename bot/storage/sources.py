@@ -303,7 +303,8 @@ def _record_polls(conn: sqlite3.Connection, writes: list[PollWrite], now: int) -
             counts[index].moved = _update_source(conn, w, now)
             for entry in w.entries or ():
                 article = entry.article
-                _claim_url(conn, w.feed_id, entry.guid, article.url)
+                if not backlog:  # a first document has no earlier entries to follow
+                    _claim_url(conn, w.feed_id, entry.guid, article.url)
                 published = int(article.published_at.timestamp())
                 seen_at = published if backlog and published < now - BACKLOG_NEW else None
                 batch.append((article, w.fetched_at * 1_000_000_000, seen_at))
