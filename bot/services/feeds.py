@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from bot.config import FeedsConfig, FeedSourceConfig
@@ -35,10 +34,11 @@ from bot.ingest.feeds.opml import OpmlError, OpmlOutline, read_opml, write_opml
 from bot.ingest.feeds.parse import FeedParsed, parse_feed
 from bot.ingest.urls import canonical_url
 from bot.services.errors import BadInput, NotFound
+from bot.services.feed_reports import ImportReport, PollReport, feed_dict, parse_topics
 from bot.storage.db import Database
 from bot.storage.sources import ConfigFeed, PollWrite, SourceRepository
 
-__all__ = ["Feed", "FeedService", "ImportReport", "PollReport"]
+__all__ = ["Feed", "FeedService", "ImportReport", "PollReport", "feed_dict", "parse_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -48,55 +48,6 @@ WRITE_FEEDS = 500  # ... or feeds
 IN_FLIGHT = 200  # feeds fetched/parsed ahead of the writer, at most (or 2 x concurrency)
 
 FetcherFactory = Callable[[], FeedFetcher]
-
-
-@dataclass(slots=True)
-class PollReport:
-    feeds: int = 0
-    fetched: int = 0  # answered 200 with a usable document
-    not_modified: int = 0
-    failed: int = 0
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    problems: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(slots=True)
-class ImportReport:
-    added: list[Feed] = field(default_factory=list)
-    existing: list[Feed] = field(default_factory=list)
-    problems: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "added": [feed_dict(f) for f in self.added],
-            "existing": [feed_dict(f) for f in self.existing],
-            "problems": self.problems,
-        }
-
-
-def feed_dict(feed: Feed) -> dict:
-    return asdict(feed)
-
-
-def parse_topics(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out: dict[str, str] = {}
-    for raw in items:
-        name = " ".join(str(raw).split())
-        if not name:
-            continue
-        if len(name) > 60:
-            raise BadInput(f"topic {name[:20]!r}... is longer than 60 characters")
-        out.setdefault(name.casefold(), name)
-    return tuple(out.values())
 
 
 class FeedService:
