@@ -38,6 +38,7 @@ async def test_start_syncs_config_and_schedules_one_job():
         assert await poller.run_job() == "report"
     finally:
         await poller.stop()
+    await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
     assert not poller.scheduler.running
 
 
