@@ -61,11 +61,37 @@ class DigestConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedSourceConfig:
+    """One ``[[feeds.sources]]`` table."""
+
+    url: str
+    name: str | None = None
+    topics: tuple[str, ...] = ()
+    every_minutes: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsConfig:
+    every_minutes: float = 15.0
+    discord_admins: bool = False
+    allow_private_addresses: bool = False
+    max_bytes: int = 10_000_000
+    timeout_seconds: float = 30.0
+    concurrency: int = 20
+    per_host: int = 2
+    max_entries: int = 500
+    contact_url: str = ""
+    check_seconds: float = 60.0
+    sources: tuple[FeedSourceConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     log_level: str = "INFO"
     source: str = "<defaults>"
 
@@ -75,6 +101,7 @@ _SECTIONS: dict[str, type] = {
     "ingest": IngestConfig,
     "discord": DiscordConfig,
     "digest": DigestConfig,
+    "feeds": FeedsConfig,
 }
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -88,6 +115,13 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("digest", "grace_hours"): (0, 24 * 7),
     ("digest", "max_subscriptions_per_guild"): (1, 1000),
     ("digest", "default_max_stories"): (1, 25),
+    ("feeds", "every_minutes"): (1, 7 * 24 * 60),
+    ("feeds", "max_bytes"): (1024, 1 << 30),
+    ("feeds", "timeout_seconds"): (1, 600),
+    ("feeds", "concurrency"): (1, 1000),
+    ("feeds", "per_host"): (1, 100),
+    ("feeds", "max_entries"): (1, 10_000),
+    ("feeds", "check_seconds"): (0.05, 3600),
 }
 
 
@@ -128,8 +162,40 @@ def _section(name: str, cls: type, raw: Any, file: str) -> Any:
     for key, value in raw.items():
         if key not in known:
             raise ConfigError(f"{where} {key}: unknown key (known: {', '.join(sorted(known))})")
+        if cls is FeedsConfig and key == "sources":
+            values[key] = _feed_sources(file, value)
+            continue
         values[key] = _coerce(where, key, value, getattr(defaults, key), _BOUNDS.get((name, key)))
     return replace(defaults, **values)
+
+
+def _feed_sources(file: str, raw: Any) -> tuple[FeedSourceConfig, ...]:
+    """``[[feeds.sources]]``: a list of tables, each error naming the table's 1-based index."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{file}: [feeds] sources: expected [[feeds.sources]] tables")
+    out = []
+    known = {f.name for f in fields(FeedSourceConfig)}
+    for index, table in enumerate(raw, 1):
+        where = f"{file}: [[feeds.sources]] #{index}"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        for key in table:
+            if key not in known:
+                raise ConfigError(f"{where} {key}: unknown key (known: {', '.join(sorted(known))})")
+        url = table.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f"{where} url: expected an http(s) url, got {url!r}")
+        if not url.strip().lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{where} url: only http and https urls, got {url!r}")
+        name = table.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigError(f"{where} name: expected a non-empty string, got {name!r}")
+        topics = _coerce(where, "topics", table.get("topics", []), (), None)
+        every = table.get("every_minutes")
+        if every is not None:
+            every = _coerce(where, "every_minutes", every, 0.0, _BOUNDS[("feeds", "every_minutes")])
+        out.append(FeedSourceConfig(url.strip(), name, topics, every))
+    return tuple(out)
 
 
 def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config:

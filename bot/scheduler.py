@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,9 +29,11 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.config import FeedSourceConfig
 from bot.domain.digest import Subscription, SubscriptionState, next_fire
 from bot.services.digest import DigestService, RunResult
 from bot.services.digest_delivery import DRAIN_SECONDS
+from bot.services.feeds import FeedService, PollReport
 
 log = logging.getLogger(__name__)
 
@@ -195,3 +197,82 @@ class DigestScheduler:
             # with the id so it can be found, and let the next fire time try again.
             log.exception("digest job for subscription %d failed", sub_id)
             return RunResult(sub_id, "error")
+
+
+class FeedScheduler:
+    """The feed poll job: every ``tick_seconds`` it polls the feeds that are due (each feed has its
+    own interval and back-off, stored as its next fetch time). Config feeds are synced at start.
+
+    Its own AsyncIOScheduler with one interval job (``coalesce``, ``max_instances=1``: a poll
+    still running when the next tick comes is not doubled). The poll's work is off the event loop
+    (aiohttp I/O, parsing in workers, SQL on the database thread).
+    """
+
+    JOB_ID = "feeds:poll"
+
+    def __init__(
+        self,
+        service: FeedService,
+        sources: Sequence[FeedSourceConfig] = (),
+        *,
+        tick_seconds: float = 60.0,
+        scheduler: AsyncIOScheduler | None = None,
+    ) -> None:
+        self.service = service
+        self.sources = sources
+        self.tick_seconds = tick_seconds
+        self.scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        await self.service.sync_config(self.sources)
+        self.scheduler.add_job(
+            self.run_job,
+            trigger="interval",
+            seconds=self.tick_seconds,
+            id=self.JOB_ID,
+            name="poll due feeds",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),  # a first poll at start
+        )
+        if not self.scheduler.running:
+            self.scheduler.start()
+        log.info("feed scheduler started: due feeds polled every %g s", self.tick_seconds)
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        tasks = [t for t in self._running if not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_job(self) -> PollReport | None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            return await self.service.poll()
+        except Exception:
+            log.exception("feed poll failed")  # the next tick tries again
+            return None
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    def extension(self) -> Callable[[Any], Awaitable[None]]:
+        async def start_feeds(bot: Any) -> None:
+            if getattr(bot, "serving", True):
+                await self.start()
+
+        return start_feeds
+
+    def close_hook(self) -> Callable[[Any], Awaitable[None]]:
+        async def stop_feeds(_bot: Any) -> None:
+            await self.stop()
+
+        return stop_feeds

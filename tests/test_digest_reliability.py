@@ -20,8 +20,8 @@ from bot.services.digest import (
 )
 from bot.storage import digests as store
 from bot.storage.db import open_database
-from tests.support.digest_faults import ClockSleep, DatabaseFaultAt
 from tests.support.digest import Article, Clock, FakePoster, ingest, make_service
+from tests.support.digest_faults import ClockSleep, DatabaseFaultAt
 
 GUILD, CHANNEL = 100, 200
 DAY1 = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)  # 08:00 London

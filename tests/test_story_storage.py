@@ -14,8 +14,8 @@ from bot.services.ingest import IngestService
 from bot.services.stories import StoryService
 from bot.storage.db import open_database
 from tests.factories import SEEDS, write_article
-from tests.support.stories import BACKGROUND
 from tests.support.digest import Clock, FakePoster, make_service
+from tests.support.stories import BACKGROUND
 
 GUILD, CHANNEL = 100, 200
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import data, digests, queries, stories_admin
+from bot.cli import data, digests, feeds, queries, stories_admin
 from bot.cli.errors import (
     EXIT_DATABASE,
     EXIT_INTERRUPTED,
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     queries.register(sub)
     digests.register(sub)
     stories_admin.register(sub)
+    feeds.register(sub)
     _register_bot_commands(sub)
     p = sub.add_parser("help", help="list the commands, or show one command's options")
     p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")

@@ -21,13 +21,15 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import Config, DiscordConfig
-from bot.scheduler import DigestScheduler
+from bot.scheduler import DigestScheduler, FeedScheduler
 from bot.services.digest import DigestService
+from bot.services.feeds import FeedService
 from bot.services.ingest import IngestService
 from bot.services.query import QueryService
 from bot.storage.db import open_database
 from bot.ui.bot import INVITE_PERMISSIONS, CloseHook, Extension, NewsBot, Services
 from bot.ui.cogs.digest import setup_digests
+from bot.ui.cogs.feeds import setup_feeds
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,20 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
     An extension is ``async def ext(bot: NewsBot)``: add a cog, and when ``bot.serving`` start its
     background work (a scheduler); a close hook stops that work.
     """
-    if services.digests is None:
-        return [], []
-    scheduler = DigestScheduler(services.digests)
-    return [setup_digests, scheduler.extension()], [scheduler.close_hook()]
+    extensions: list[Extension] = []
+    hooks: list[CloseHook] = []
+    if services.digests is not None:
+        scheduler = DigestScheduler(services.digests)
+        extensions += [setup_digests, scheduler.extension()]
+        hooks.append(scheduler.close_hook())
+    feeds = services.extra.get("feeds")
+    if feeds is not None:
+        poller = FeedScheduler(feeds, config.feeds.sources, tick_seconds=config.feeds.check_seconds)
+        if config.feeds.discord_admins:
+            extensions.append(setup_feeds)
+        extensions.append(poller.extension())
+        hooks.append(poller.close_hook())
+    return extensions, hooks
 
 
 @asynccontextmanager
@@ -99,6 +111,7 @@ async def open_bot(
                 db, config.digest, score=query.score, topic_name=query.topic_exists
             ),
         )
+        services.extra["feeds"] = FeedService(db, config.feeds, workers=config.ingest.workers)
         extensions, close_hooks = build_extensions(config, services)
         bot = NewsBot(
             services=services,

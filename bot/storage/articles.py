@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from bot.domain.models import Article, ParsedArticle, Provider, RelatedItem, SourceFile
 from bot.storage.stories import StoryGrouper
 
+# The path a feed entry's version is recorded under: no file ever has it, so the version rules
+# treat a feed copy like a copy from another file.
+FEED_ENTRY_PATH = "<feed entry>"
 _CHUNK = 500  # sqlite's default limit on host parameters is 32766; stay far below it
 MAX_WARNINGS_TEXT = 8_000  # characters of parser notes stored per file
 # What one file's values can make the database refuse; anything else (locked, I/O) aborts the batch
@@ -461,3 +464,40 @@ def _write_one(
     else:
         grouper.add_article(item_id, article, related_ids)
     return result, len(link_rows)
+
+
+def store_articles(
+    conn: sqlite3.Connection,
+    articles: Sequence[tuple[Article, int, int | None]],
+    now: int,
+    grouper_factory=StoryGrouper,
+) -> tuple[BatchOutcome, list[tuple[int, str]]]:
+    """Upsert articles that come from a source other than a file (a feed), and group them.
+
+    The same article upsert and story grouping as :func:`write_batch`, without a file row or a
+    related list; the CALLER owns the transaction (so that a source's own bookkeeping commits
+    with its articles). Each entry is ``(article, version_ns, first_seen_at or None)``: a newly
+    stored article gets ``first_seen_at`` when given (a feed's old backlog), else ``now``.
+    Returns the counts and ``(item id, 'new' | 'updated' | 'unchanged')`` per article.
+    """
+    outcome = BatchOutcome()
+    lookups = _Lookups(conn)
+    grouper = grouper_factory(conn, now)
+    results: list[tuple[int, str]] = []
+    for article, version_ns, seen_at in articles:
+        source = SourceFile(FEED_ENTRY_PATH, 0, version_ns, "")
+        item_id, result = _upsert_article(conn, lookups, article, source, now)
+        if result == "new" and seen_at is not None and seen_at < now:
+            conn.execute(
+                "UPDATE items SET first_seen_at = min(first_seen_at, ?) WHERE id = ?",
+                (seen_at, item_id),
+            )
+        lookups.articles[article.url] = item_id
+        setattr(outcome, result, getattr(outcome, result) + 1)
+        results.append((item_id, result))
+        if article.removed:
+            grouper.refresh_removed([item_id])
+        elif result != "unchanged":
+            grouper.add_article(item_id, article, {})
+    grouper.flush()
+    return outcome, results

@@ -295,6 +295,56 @@ MIGRATIONS: tuple[str, ...] = (
     JOIN items i ON i.story_id = coalesce(
         (SELECT a.new_id FROM story_aliases a WHERE a.old_id = s.story_id), s.story_id);
     """,
+    # 7: sources of every kind (the files table stays, each file row is a file-kind source),
+    # feed polling state and validators, and each feed entry's identity (guid -> item)
+    """
+    CREATE TABLE sources (
+        id             INTEGER PRIMARY KEY,
+        kind           TEXT NOT NULL CHECK (kind IN ('file', 'feed')),
+        locator        TEXT NOT NULL,          -- a file's path, a feed's url
+        name           TEXT,
+        topics         TEXT NOT NULL DEFAULT '[]',   -- JSON list, given to every entry
+        every_minutes  REAL,                   -- NULL: [feeds] every_minutes
+        origin         TEXT NOT NULL DEFAULT 'user' CHECK (origin IN ('user', 'config')),
+        state          TEXT NOT NULL DEFAULT 'active'
+                       CHECK (state IN ('active', 'failing', 'paused', 'retired')),
+        etag           TEXT,
+        last_modified  TEXT,
+        title          TEXT,                   -- the feed's own title
+        site_url       TEXT,
+        last_fetch_at  INTEGER,
+        last_status    INTEGER,                -- HTTP status of the last fetch (NULL: no answer)
+        last_ok_at     INTEGER,
+        last_items     INTEGER,                -- usable entries in the last fetched document
+        next_fetch_at  INTEGER,                -- NULL: due now (active) / never (paused, retired)
+        error_streak   INTEGER NOT NULL DEFAULT 0,
+        failing_since  INTEGER,
+        last_error     TEXT,
+        backlog_done   INTEGER NOT NULL DEFAULT 0,   -- 1 once a first document was stored
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        UNIQUE (kind, locator)
+    );
+    CREATE INDEX sources_due ON sources(kind, next_fetch_at);
+    INSERT INTO sources(kind, locator, created_at, updated_at)
+        SELECT 'file', path, ingested_at, ingested_at FROM files;
+    CREATE TRIGGER files_source_ai AFTER INSERT ON files BEGIN
+        INSERT OR IGNORE INTO sources(kind, locator, created_at, updated_at)
+        VALUES ('file', new.path, new.ingested_at, new.ingested_at);
+    END;
+    CREATE TRIGGER files_source_ad AFTER DELETE ON files BEGIN
+        DELETE FROM sources WHERE kind = 'file' AND locator = old.path;
+    END;
+
+    CREATE TABLE feed_entries (
+        source_id  INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        guid       TEXT NOT NULL,              -- the entry's id/guid, else its canonical url
+        item_id    INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        seen_at    INTEGER NOT NULL,
+        PRIMARY KEY (source_id, guid)
+    ) WITHOUT ROWID;
+    CREATE INDEX feed_entries_item ON feed_entries(item_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
