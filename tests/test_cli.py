@@ -177,9 +177,9 @@ def test_every_json_output_is_one_object_with_iso_utc_times(seeded):
     story = outputs["story"]
     assert (story["story"], story["outlets"], story["articles"]) == ("#1", 14, 14)
     assert story["lead"]["excerpt"] and story["lead"]["image_url"]
-    assert len(story["coverage"]) == 13 and story["more_coverage"] == 0
+    assert len(story["coverage"]) == 14 and story["more_coverage"] == 0
     (shown,) = outputs["preview"]["stories"]  # the preview carries what its text shows
-    assert len(shown["coverage"]) == 12 and shown["more_coverage"] == 1
+    assert len(shown["coverage"]) == 12 and shown["more_coverage"] == 2
     assert all("excerpt" in c and "image_url" in c for c in shown["coverage"])
     stories = outputs["stories"]["stories"]
     assert stories[0]["outlets"] == 13 and stories[0]["articles"] == 13

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser
+from bot.cli import parse
 from bot.config import Config, DatabaseConfig, FeedsConfig, FeedSourceConfig, parse_config
 from tests.support.feed_server import FeedServer
 from tests.support.feeds import Item, rss
@@ -17,7 +17,7 @@ DATA = Path(__file__).parent / "data" / "feeds"
 
 
 async def run(config: Config, *argv: str) -> int:
-    args = build_parser().parse_args(["feeds", *argv])
+    _, args = parse(["feeds", *argv])
     return await args.handler(args, config)
 
 
@@ -65,12 +65,12 @@ async def test_add_poll_list_remove_with_json(config, capsys):
         ]
         assert await run(config, "poll", "1") == 0
         out = capsys.readouterr().out
-        assert out.startswith("1 feeds: 0 fetched, 1 not modified, 0 failed")
+        assert out.startswith("1 feed: 0 fetched, 1 not modified, 0 failed")
         assert await run(config, "list") == 0
         listing = capsys.readouterr().out
         assert "Mine" in listing and "failing" in listing and "404" in listing
         assert await run(config, "list", "--json") == 0
-        feeds = json.loads(capsys.readouterr().out)
+        feeds = json.loads(capsys.readouterr().out)["feeds"]
         assert [f["state"] for f in feeds] == ["active", "failing"]
         assert feeds[1]["error_streak"] == 1 and feeds[1]["last_status"] == 404
         assert await run(config, "remove", server.url("/broken")) == 0
@@ -108,7 +108,7 @@ async def test_config_sources_show_up(config, capsys):
         feeds=replace(config.feeds, sources=(FeedSourceConfig("https://c.example.com/f", "Cfg"),)),
     )
     assert await run(config, "list", "--json") == 0
-    [feed] = json.loads(capsys.readouterr().out)
+    [feed] = json.loads(capsys.readouterr().out)["feeds"]
     assert (feed["url"], feed["name"], feed["origin"]) == (
         "https://c.example.com/f",
         "Cfg",

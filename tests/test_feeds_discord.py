@@ -14,7 +14,7 @@ from bot.config import FeedsConfig
 from tests.discord_double import DiscordDouble, running_client
 from tests.support.feed_server import FeedServer
 from tests.support.feeds import Item, rss
-from tests.test_ui_harness import make_config
+from tests.support.ui_harness import make_config
 
 pytestmark = pytest.mark.timeout(60)
 EPHEMERAL = 1 << 6

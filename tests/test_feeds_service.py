@@ -17,9 +17,9 @@ from bot.services.errors import BadInput, NotFound
 from bot.storage.db import migrate
 from bot.storage.digest_candidates import candidate_stories
 from bot.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from tests.support.digest import Article as FileArticle
+from tests.support.digest import ingest
 from tests.support.feeds import T0, Item, feed_env, rss
-from tests.test_digest_support import Article as FileArticle
-from tests.test_digest_support import ingest
 
 DATA = Path(__file__).parent / "data" / "feeds"
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from bot.cli.output import print_json, shorten, table
+from bot.cli.output import plural, print_json, shorten, table, warn
 from bot.config import Config
 from bot.domain.feeds import Feed
 from bot.services.errors import UserError
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def add(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         p = fsub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", help="print as JSON")
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
         p.set_defaults(handler=handler)
         return p
 
@@ -47,11 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=_minutes, metavar="MINUTES", help="poll interval")
     add("list", "the feeds, with their state", cmd_list)
     p = add("remove", "stop following a feed (its articles stay)", cmd_remove)
-    p.add_argument("feed", metavar="ID|URL")
+    p.add_argument("feed", metavar="ID|URL", help="the feed's id (from `feeds list`) or url")
     p = add("poll", "fetch the due feeds now (or the named ones), once", cmd_poll)
-    p.add_argument("feeds", nargs="*", metavar="ID|URL")
+    p.add_argument(
+        "feeds",
+        nargs="*",
+        metavar="ID|URL",
+        help="only these feeds, due or not (default: the due ones)",
+    )
     p = add("import", "follow every feed of an OPML file", cmd_import)
-    p.add_argument("file", metavar="FILE.opml")
+    p.add_argument("file", metavar="FILE.opml", help="an OPML file, as other feed readers export")
     add("export", "print the feeds as OPML", cmd_export)
 
 
@@ -96,7 +101,7 @@ async def cmd_list(args: argparse.Namespace, config: Config) -> int:
     async def go(service: FeedService) -> int:
         feeds = await service.feeds()
         if args.json:
-            print_json([feed_dict(f) for f in feeds])
+            print_json({"feeds": [feed_dict(f) for f in feeds]})
             return 0
         if not feeds:
             print("No feeds yet. Add one: newsbot feeds add URL")
@@ -153,12 +158,13 @@ async def cmd_poll(args: argparse.Namespace, config: Config) -> int:
             print_json(report.to_dict())
         else:
             print(
-                f"{report.feeds} feeds: {report.fetched} fetched, {report.not_modified} not "
-                f"modified, {report.failed} failed; {report.new} new, {report.updated} updated, "
+                f"{plural(report.feeds, 'feed')}: {report.fetched} fetched, "
+                f"{report.not_modified} not modified, {report.failed} failed; {report.new} new, "
+                f"{report.updated} updated, "
                 f"{report.unchanged} unchanged articles ({report.seconds:.2f}s)"
             )
             for p in report.problems:
-                print(f"#{p['id']} {p['feed']}: {p['kind']}: {p['message']}")
+                warn(f"#{p['id']} {p['feed']}: {p['kind']}: {p['message']}")
         return 1 if report.failed else 0
 
     return await _run(config, go)
@@ -185,11 +191,11 @@ async def cmd_import(args: argparse.Namespace, config: Config) -> int:
             print_json(report.to_dict())
         else:
             print(
-                f"{args.file}: {len(report.added)} feeds added, {len(report.existing)} already "
-                f"followed, {len(report.problems)} refused"
+                f"{args.file}: {plural(len(report.added), 'feed')} added, "
+                f"{len(report.existing)} already followed, {len(report.problems)} refused"
             )
             for p in report.problems:
-                print(f"{p['feed']}: {p['message']}")
+                warn(f"{p['feed']}: {p['message']}")
         return 1 if report.problems else 0
 
     return await _run(config, go)
