@@ -182,7 +182,7 @@ def test_every_json_output_is_one_object_with_iso_utc_times(seeded):
     assert len(shown["coverage"]) == 12 and shown["more_coverage"] == 2
     assert all("excerpt" in c and "image_url" in c for c in shown["coverage"])
     stories = outputs["stories"]["stories"]
-    assert stories[0]["outlets"] == 13 and stories[0]["articles"] == 13
+    assert stories[0]["outlets"] == 14 and stories[0]["articles"] == 14
 
 
 def test_ingest_problems_have_one_shape_and_warnings_are_summarised(tmp_path):
