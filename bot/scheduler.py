@@ -168,6 +168,12 @@ class DigestScheduler:
             misfire_grace_time=None,
         )
 
+    def add_heartbeat(self, beat: Callable[[], Awaitable[None]], seconds: float) -> None:
+        """Run ``beat()`` every ``seconds`` (the health check's proof that jobs still fire)."""
+        self.scheduler.add_job(
+            beat, "interval", seconds=seconds, id="heartbeat", replace_existing=True, coalesce=True
+        )
+
     def unschedule(self, sub_id: int) -> None:
         with contextlib.suppress(JobLookupError):
             self.scheduler.remove_job(job_id(sub_id))

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from bot.domain.digest import DigestRun, RunStatus, Subscription, SubscriptionState
 from bot.domain.digest_messages import MessagePlan
+from bot.services.events import NO_EVENTS, Events, delivery_reason
 from bot.storage import digests as store
 from bot.storage.db import Database
 
@@ -66,6 +67,8 @@ class RunResult:
 class Deliverer:
     """Posts ledger runs through ``poster``; ``changed(sub_id, sub)`` hears of state changes."""
 
+    events: Events = NO_EVENTS  # metrics sink, set by the composition root
+
     def __init__(
         self,
         db: Database,
@@ -106,6 +109,7 @@ class Deliverer:
     async def _post_run(self, sub: Subscription, run: DigestRun) -> RunResult:
         started = _time.perf_counter()
         sent = len(run.sent_message_ids)
+        first_delay: float | None = None
         for position in run.remaining:
             try:
                 message_id = await self._post(run, position)
@@ -115,6 +119,8 @@ class Deliverer:
             # is being cancelled (shutdown), so a resume never posts it again.
             record = self.db.run(store.record_message, run, position, message_id, self.clock())
             await asyncio.shield(record)
+            if not sent:  # the run's first message: its delay from the scheduled time
+                first_delay = (self.clock() - run.scheduled_for).total_seconds()
             sent += 1
         outcome = f"sent {len(run.story_ids)} stories in {len(run.messages)} messages"
         now = self.clock()
@@ -145,6 +151,7 @@ class Deliverer:
             len(run.messages),
             _time.perf_counter() - started,
         )
+        self.events.digest_finished("posted", "", first_delay if run.kind == "scheduled" else None)
         return RunResult(sub.id, str(RunStatus.SENT), run.id, len(run.story_ids), sent)
 
     async def _post(self, run: DigestRun, position: int) -> int:
@@ -206,4 +213,5 @@ class Deliverer:
         )
         if state is not sub.state:
             self._changed(sub.id, replace(sub, state=state, failure_streak=streak))
+        self.events.digest_finished("failed", delivery_reason(exc), None)
         return RunResult(sub.id, str(RunStatus.FAILED), run.id, len(run.story_ids), sent, reason)
