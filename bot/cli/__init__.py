@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import data, queries
+from bot.cli import data, db, queries
 from bot.config import Config, ConfigError, load_config
 from bot.storage.db import StorageError
 
@@ -31,9 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="config file (default: ./config.toml or $NEWSBOT_CONFIG)")
     parser.add_argument("--db", help="SQLite database (default: newsbot.db or $NEWSBOT_DB)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or one JSON object a line (default: [logging] format, or text)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data.register(sub)
     queries.register(sub)
+    db.register(sub)
     _register_bot_commands(sub)
     return parser
 
@@ -59,16 +65,18 @@ def _register_bot_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=lazy("cmd_sync_commands"))
 
 
-def _setup_logging(config: Config, verbose: bool, command: str) -> None:
+def _setup_logging(config: Config, verbose: bool, command: str, fmt: str | None = None) -> None:
     """The bot logs at the configured level; one-shot commands only warn unless ``-v``, so that
     their own output is not drowned (ingest still reports every rejected file itself)."""
     level = getattr(logging, config.log_level)
     if command not in ("run", "sync-commands"):
         level = max(level, logging.WARNING)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
+    from bot.ops.logs import install
+
+    install(
+        logging.DEBUG if verbose else level,
+        fmt or config.logging.format,
+        secrets=(config.discord.token,),  # never in a log line, in either format
     )
     logging.getLogger("discord").setLevel(logging.INFO if not verbose else logging.DEBUG)
 
@@ -85,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dataclasses import replace
 
         config = replace(config, database=replace(config.database, path=args.db))
-    _setup_logging(config, args.verbose, args.command)
+    _setup_logging(config, args.verbose, args.command, args.log_format)
     try:
         return asyncio.run(args.handler(args, config))
     except (StorageError, ConfigError) as exc:

@@ -138,7 +138,11 @@ class GatewayWatch:
     def latencies(self) -> list[tuple[int, float]]:
         if self._bot is None:
             return []
-        return [(s, lat) for s, lat in self._bot.latencies if math.isfinite(lat)]
+        bot = self._bot
+        pairs = getattr(bot, "latencies", None)  # AutoShardedClient: one per shard
+        if pairs is None:
+            pairs = [(bot.shard_id or 0, bot.latency)]
+        return [(s, lat) for s, lat in pairs if math.isfinite(lat)]
 
     async def check(self) -> str | None:
         if self._bot is not None and self._bot.is_closed():

@@ -98,9 +98,15 @@ def make_handler(
 def install(
     level: int, fmt: str, secrets: Iterable[str] = (), stream: IO[str] | None = None
 ) -> None:
-    """Replace the root logger's handlers with one stderr handler in ``fmt``."""
+    """Give the root logger one stderr handler in ``fmt`` at ``level`` (replacing one installed
+    before). Like ``logging.basicConfig``, it leaves a root logger that already has other
+    handlers alone (a test runner's capture)."""
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if getattr(h, "newsbot", False)]:
         root.removeHandler(old)
-    root.addHandler(make_handler(fmt, secrets, stream))
+    if root.handlers:
+        return
+    handler = make_handler(fmt, secrets, stream)
+    handler.newsbot = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
     root.setLevel(level)
