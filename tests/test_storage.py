@@ -92,7 +92,9 @@ async def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'x'").fetchone()[0] == 0
-    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'items'").fetchone()[0] == 0
+    assert (
+        conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'items'").fetchone()[0] == 0
+    )
     conn.close()
 
 

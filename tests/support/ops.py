@@ -56,7 +56,9 @@ def run_env(api_base: str, gateway_url: str, config: Path, **extra: str) -> dict
 class BotProcess:
     """``python -m bot [ARGS] run`` as a child process; stderr lines collected as they come."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str, preamble: str = "") -> None:
+        """``preamble``: Python run in the child before newsbot's ``main`` (to patch a sleep)."""
+        self.preamble = preamble
         self.cwd = cwd
         self.env = env
         self.args = args
@@ -65,10 +67,15 @@ class BotProcess:
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> BotProcess:
+        if self.preamble:
+            code = f"{self.preamble}\nimport sys\nfrom bot.cli import main\n"
+            code += "raise SystemExit(main(sys.argv[1:]))"
+            launch = ["-c", code]
+        else:
+            launch = ["-m", "bot"]
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "bot",
+            *launch,
             *self.args,
             "run",
             cwd=self.cwd,
