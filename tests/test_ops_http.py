@@ -87,10 +87,16 @@ async def test_scheduler_stalled_makes_readyz_503_naming_it(tmp_path):
         scheduler = bot.services.extra["scheduler"]
         # a fast heartbeat through the real APScheduler: it ticks...
         ops.heartbeat.period = 0.05
-        scheduler.add_heartbeat(ops.heartbeat.beat, 0.05)
+        ticked = asyncio.Event()
+        beat = ops.heartbeat.beat
+
+        async def beat_and_tell() -> None:
+            await beat()
+            ticked.set()
+
+        scheduler.add_heartbeat(beat_and_tell, 0.05)
         async with asyncio.timeout(10):
-            while ops.heartbeat.last is None:
-                await asyncio.sleep(0.02)
+            await ticked.wait()
         await wait_status(f"{url}/readyz", 200)
         # ...until the scheduler stops running jobs; the clock then moves on without a tick
         scheduler.scheduler.pause()
