@@ -60,7 +60,7 @@ async def test_stops_within_10s_in_the_reconnect_back_off(tmp_path, sig):
     env = run_env(double.api_base, double.gateway_url, write_config(tmp_path, src))
     try:
         async with BotProcess(tmp_path, env, preamble=LONG_BACKOFF) as bot:
-            await double.wait_ready(timeout=30)
+            await bot.wait_for_line(r"connected as newsbot", 60)
             await double.close()  # Discord goes away: reconnects are refused
             await bot.wait_for_line(r"Attempting a reconnect in 120", 60)
             text = await stop_and_check(bot, sig)

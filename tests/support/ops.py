@@ -104,20 +104,30 @@ class BotProcess:
 
     async def wait_for_line(self, pattern: str, timeout: float = 30.0) -> str:  # noqa: ASYNC109
         regex = re.compile(pattern)
-        async with asyncio.timeout(timeout):
-            while True:
-                for line in self.lines:
-                    if regex.search(line):
-                        return line
-                if self.proc is not None and self.proc.returncode is not None:
-                    raise AssertionError(f"the bot exited early:\n{self.text[-3000:]}")
-                await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for line in self.lines:
+                        if regex.search(line):
+                            return line
+                    if self.proc is not None and self.proc.returncode is not None:
+                        raise AssertionError(f"the bot exited early:\n{self.text[-3000:]}")
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise AssertionError(
+                f"no log line matching {pattern!r} within {timeout:g} s:\n{self.text[-3000:]}"
+            ) from None
 
     async def wait_exit(self, timeout: float) -> int:  # noqa: ASYNC109
         """The exit code, waited for at most ``timeout`` s (a bound, not a measurement)."""
         assert self.proc is not None
-        async with asyncio.timeout(timeout):
-            code = await self.proc.wait()
+        try:
+            async with asyncio.timeout(timeout):
+                code = await self.proc.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"the bot did not exit within {timeout:g} s:\n{self.text[-3000:]}"
+            ) from None
         if self._reader is not None:
             await self._reader
         return code
