@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import sys
 import tempfile
 import time
@@ -168,7 +169,8 @@ async def main() -> int:
         f"{max(scrapes):.2f} ms over {len(scrapes)} scrapes; bar {SCRAPE_BAR_MS:.0f} ms: "
         f"{'yes' if scrape_ok else 'NO'}"
     )
-    print("times in ms; the machine is shared, absolute figures are indicative only")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"times in ms; load average {load} on {os.cpu_count()} cores (a shared machine)")
     return 0 if pooled_ok and scrape_ok else 1
 
 

@@ -129,3 +129,25 @@ async def test_stops_within_10s_during_a_digest_post(tmp_path):
         [("sending",)],
     )
     conn.close()
+
+
+# a close step that never returns (a hung thread, a wedged library): the hard bound still holds
+HUNG_CLOSE = (
+    "import asyncio, bot.ui.rescan as r\n"
+    "async def _hang(self, grace=30.0):\n"
+    "    await asyncio.Event().wait()\n"
+    "r.Rescanner.stop = _hang"
+)
+
+
+async def test_a_hung_shutdown_still_exits_within_10s_with_code_1(tmp_path):
+    src = tmp_path / "src"
+    write_corpus(src)
+    async with DiscordDouble(token=TOKEN) as double:
+        env = run_env(double.api_base, double.gateway_url, write_config(tmp_path, src))
+        async with BotProcess(tmp_path, env, preamble=HUNG_CLOSE) as bot:
+            await bot.wait_for_line(r"connected as newsbot", 60)
+            assert bot.proc is not None
+            bot.proc.send_signal(signal.SIGTERM)
+            assert await bot.wait_exit(STOP_BOUND) == 1
+    assert "shutdown did not finish within 8 s: exiting now" in bot.text

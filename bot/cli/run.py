@@ -42,7 +42,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # may sit in discord.py's reconnect back-off), then is cancelled; whatever still runs at
 # EXIT_AFTER seconds is abandoned and the process exits (a service manager waits 10 s).
 CANCEL_AFTER = 3.0
-EXIT_AFTER = 9.0
+EXIT_AFTER = 8.0
 
 NO_TOKEN = """\
 newsbot: no Discord bot token configured.

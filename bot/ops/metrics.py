@@ -9,6 +9,7 @@ latency, readiness) are refreshed by the scrape hooks just before each scrape.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import platform
 import time
@@ -166,7 +167,8 @@ class Metrics:
                 await hook(self)
             except Exception:  # a failing hook must not take the whole scrape down
                 log.warning("a metrics scrape hook failed", exc_info=True)
-        return generate_latest(self.registry)
+        # formatting takes milliseconds for a full registry: not on the event loop
+        return await asyncio.to_thread(generate_latest, self.registry)
 
     # -- Events ---------------------------------------------------------------------------------
     def command_finished(self, command: str, kind: str, outcome: str, seconds: float) -> None:

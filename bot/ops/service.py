@@ -3,6 +3,7 @@ the HTTP server, opened and closed as one context by the composition root."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,7 +40,9 @@ class Ops:
 
     def add_scrape_hooks(self, db: Database) -> None:
         async def refresh(m: Metrics) -> None:
-            articles, stories = await db.run(counts)
+            (articles, stories), readiness = await asyncio.gather(
+                db.run(counts), self.health.readiness()
+            )
             m.articles.set(articles)
             m.stories.set(stories)
             for shard, up in self.gateway.connected.items():
@@ -49,7 +52,6 @@ class Ops:
             m.loop_lag.set(self.lag.take())
             if self.heartbeat.last_wall is not None:
                 m.scheduler_tick.set(self.heartbeat.last_wall)
-            readiness = await self.health.readiness()
             m.ready.set(1 if readiness.ok else 0)
             for check in readiness.checks:
                 m.check_ok.labels(check.name).set(1 if check.ok else 0)
