@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.domain.digest import Subscription, SubscriptionState, next_fire
 from bot.services.digest import DigestService, RunResult
+from bot.services.events import set_log_context
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ class DigestScheduler:
 
     async def run_job(self, sub_id: int, now: datetime | None = None) -> RunResult:
         """The job body (tests call it directly with a given ``now``)."""
+        set_log_context(subscription=sub_id)  # this job's own task: its log lines say which
         try:
             with self._tracked():
                 return await self.service.run_scheduled(sub_id, now=now or self.clock())

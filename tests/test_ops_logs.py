@@ -4,11 +4,12 @@ included, also from a real ``newsbot run`` process at DEBUG level."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import signal
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -120,3 +121,26 @@ async def test_newsbot_run_logs_without_the_token_in_either_format(tmp_path, fmt
     [reply] = [e for e in entries if "must be a whole number" in e["message"]]
     assert reply["command"] == "news" and reply["guild"] == double.world.guild.id
     assert reply["channel"] and reply["level"] == "DEBUG"
+
+
+async def test_a_digest_job_logs_with_its_subscription():
+    from bot.scheduler import DigestScheduler
+    from bot.services.digest import RunResult
+
+    class Service:
+        clock = staticmethod(lambda: None)
+
+        async def run_scheduled(self, sub_id, now=None):
+            logging.getLogger("bot.services.digest_delivery").warning("posting")
+            return RunResult(sub_id, "sent")
+
+    logger, stream = capture("json")
+    delivery = logging.getLogger("bot.services.digest_delivery")
+    delivery.addHandler(logger.handlers[0])
+    try:
+        scheduler = DigestScheduler(Service(), clock=lambda: datetime.now(UTC))  # type: ignore[arg-type]
+        await asyncio.create_task(scheduler.run_job(42))  # APScheduler runs each job as a task
+    finally:
+        delivery.removeHandler(logger.handlers[0])
+    [entry] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert entry["subscription"] == 42 and entry["message"] == "posting"
