@@ -87,6 +87,12 @@ async def main() -> int:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--scrapes", type=int, default=500)
     parser.add_argument("--subscriptions", type=int, default=1000)
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="A/A run: both bots with metrics off (the 'on' bot keeps only the HTTP server off "
+        "too), to show how far the ratios move from machine noise alone",
+    )
     opts = parser.parse_args()
     if not opts.corpus.is_dir():
         print(f"corpus not found: {opts.corpus}", file=sys.stderr)
@@ -103,7 +109,9 @@ async def main() -> int:
             await asyncio.to_thread(backup, off_db, on_db)
             corpus = opts.corpus.resolve()
             off_cfg = write_config(bb, folder, corpus, off_db.resolve(), guild.id, http=False)
-            on_cfg = write_config(bb, folder, corpus, on_db.resolve(), d_on.world.guild.id, True)
+            on_cfg = write_config(
+                bb, folder, corpus, on_db.resolve(), d_on.world.guild.id, not opts.control
+            )
             bots = {"off": bb.BotProcess(d_off, off_cfg), "on": bb.BotProcess(d_on, on_cfg)}
             for bot in bots.values():
                 await bot.start()
@@ -111,9 +119,12 @@ async def main() -> int:
             await d_on.wait_ready(timeout=60)
             for bot in bots.values():
                 await bot.wait_for_line(r"bot\.services\.ingest: ingest: .*rejected in", 1800)
-            line = await bots["on"].wait_for_line(r"health and metrics on http://", 60)
-            url = line.split("health and metrics on ")[1].split()[0]
-            print(f"metrics on at {url}; {opts.subscriptions} subscriptions; corpus {corpus}")
+            url = ""
+            if not opts.control:
+                line = await bots["on"].wait_for_line(r"health and metrics on http://", 60)
+                url = line.split("health and metrics on ")[1].split()[0]
+            mode = "A/A control: metrics off on both" if opts.control else f"metrics on at {url}"
+            print(f"{mode}; {opts.subscriptions} subscriptions; corpus {corpus}")
 
             rows = []
             off_cases, on_cases = bb.cases(d_off, args), bb.cases(d_on, args)
@@ -133,8 +144,10 @@ async def main() -> int:
 
             scrapes: list[float] = []
             size = 0
+            if opts.control:
+                opts.scrapes = 0  # no server to scrape
             async with aiohttp.ClientSession() as session:
-                for _ in range(20):
+                for _ in range(20 if opts.scrapes else 0):
                     async with session.get(f"{url}/metrics") as response:
                         await response.read()
                 for _ in range(opts.scrapes):
@@ -143,32 +156,37 @@ async def main() -> int:
                         body = await response.read()
                         assert response.status == 200
                     scrapes.append((time.perf_counter() - started) * 1000)
+            scrapes = scrapes or [0.0]
                     size = len(body)
             for bot in bots.values():
                 await bot.stop()
 
-    print(f"\n{'what':32} {'off p99':>8} {'on p99':>8} {'on/off':>7}")
-    print("-" * 60)
-    for name, _kind, p_off, p_on, _times in rows:
-        print(f"{name:32} {p_off:8.2f} {p_on:8.2f} {p_on / p_off:7.3f}")
+    print(f"\n{'what':32} {'off p50':>8} {'on p50':>8} {'off p99':>8} {'on p99':>8} {'on/off':>7}")
+    print("-" * 78)
+    for name, _kind, p_off, p_on, times in rows:
+        m_off, m_on = bb.percentile(times["off"], 50), bb.percentile(times["on"], 50)
+        print(f"{name:32} {m_off:8.2f} {m_on:8.2f} {p_off:8.2f} {p_on:8.2f} {p_on / p_off:7.3f}")
     pooled_ok = True
     for kind in ("command", "autocomplete"):
         off = [t for r in rows if r[1] == kind for t in r[4]["off"]]
         on = [t for r in rows if r[1] == kind for t in r[4]["on"]]
         p_off, p_on = bb.percentile(off, 99), bb.percentile(on, 99)
+        m_off, m_on = bb.percentile(off, 50), bb.percentile(on, 50)
         ok = p_on <= p_off * RATIO_BAR
         pooled_ok = pooled_ok and ok
         print(
-            f"{'all ' + kind + 's (' + str(len(on)) + ' runs)':32} {p_off:8.2f} {p_on:8.2f} "
-            f"{p_on / p_off:7.3f}  bar {RATIO_BAR:.2f}: {'yes' if ok else 'NO'}"
+            f"{'all ' + kind + 's (' + str(len(on)) + ' runs)':32} {m_off:8.2f} {m_on:8.2f} "
+            f"{p_off:8.2f} {p_on:8.2f} {p_on / p_off:7.3f}  bar {RATIO_BAR:.2f}: "
+            f"{'yes' if ok else 'NO'}"
         )
     s50, s99 = bb.percentile(scrapes, 50), bb.percentile(scrapes, 99)
     scrape_ok = s99 <= SCRAPE_BAR_MS
-    print(
-        f"\n/metrics scrape ({size} bytes): p50 {s50:.2f} ms, p99 {s99:.2f} ms, max "
-        f"{max(scrapes):.2f} ms over {len(scrapes)} scrapes; bar {SCRAPE_BAR_MS:.0f} ms: "
-        f"{'yes' if scrape_ok else 'NO'}"
-    )
+    if not opts.control:
+        print(
+            f"\n/metrics scrape ({size} bytes): p50 {s50:.2f} ms, p99 {s99:.2f} ms, max "
+            f"{max(scrapes):.2f} ms over {len(scrapes)} scrapes; bar {SCRAPE_BAR_MS:.0f} ms: "
+            f"{'yes' if scrape_ok else 'NO'}"
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"times in ms; load average {load} on {os.cpu_count()} cores (a shared machine)")
     return 0 if pooled_ok and scrape_ok else 1
