@@ -156,8 +156,8 @@ async def main() -> int:
                         body = await response.read()
                         assert response.status == 200
                     scrapes.append((time.perf_counter() - started) * 1000)
-            scrapes = scrapes or [0.0]
                     size = len(body)
+            scrapes = scrapes or [0.0]
             for bot in bots.values():
                 await bot.stop()
 
