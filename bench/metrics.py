@@ -72,7 +72,7 @@ async def add_subscriptions(db_path: Path, guild_id: int, channel_id: int, count
 
 def write_config(bb, folder: Path, corpus: Path, db_path: Path, guild: int, http: bool) -> Path:
     path = bb.write_config(folder, corpus, db_path, guild)
-    target = folder / ("metrics-on.toml" if http else "metrics-off.toml")
+    target = folder / f"{db_path.stem}.toml"  # one per bot (and database)
     text = path.read_text(encoding="utf-8")
     if http:
         text += '[http]\nlisten = "127.0.0.1:0"\n'
