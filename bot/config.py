@@ -5,7 +5,8 @@ Every key is documented in ``config.example.toml``. Validation errors name the k
 too, so that a typo never silently falls back to a default.
 
 Environment overrides (highest precedence): ``DISCORD_TOKEN``, ``NEWSBOT_DB``,
-``NEWSBOT_DISCORD_API_BASE``, ``NEWSBOT_DISCORD_GATEWAY``. ``NEWSBOT_CONFIG`` names the config file.
+``NEWSBOT_DISCORD_API_BASE``, ``NEWSBOT_DISCORD_GATEWAY``, ``NEWSBOT_HTTP_LISTEN`` (with
+``NEWSBOT_HTTP_PUBLIC=true`` for a non-loopback address). ``NEWSBOT_CONFIG`` names the config file.
 """
 
 from __future__ import annotations
@@ -86,12 +87,32 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen: str = ""  # "HOST:PORT" of the health/metrics server; empty = off
+    public: bool = False  # allow a non-loopback listen address
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) of ``listen`` (validated at load), or None when off."""
+        if not self.listen:
+            return None
+        return split_listen(self.listen)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    format: str = "text"  # "text" or "json"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     log_level: str = "INFO"
     source: str = "<defaults>"
 
@@ -102,7 +123,11 @@ _SECTIONS: dict[str, type] = {
     "discord": DiscordConfig,
     "digest": DigestConfig,
     "feeds": FeedsConfig,
+    "http": HttpConfig,
+    "logging": LoggingConfig,
 }
+# (section, key) -> the allowed values of a string
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("logging", "format"): ("text", "json")}
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -166,7 +191,47 @@ def _section(name: str, cls: type, raw: Any, file: str) -> Any:
             values[key] = _feed_sources(file, value)
             continue
         values[key] = _coerce(where, key, value, getattr(defaults, key), _BOUNDS.get((name, key)))
-    return replace(defaults, **values)
+        choices = _CHOICES.get((name, key))
+        if choices and values[key] not in choices:
+            raise ConfigError(f"{where} {key}: expected one of {', '.join(choices)}, got {value!r}")
+    section = replace(defaults, **values)
+    if isinstance(section, HttpConfig):
+        _check_http(section, where)
+    return section
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (``"[::1]:8787"`` for IPv6) -> (host, port); ValueError when malformed."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError('expected HOST:PORT, e.g. "127.0.0.1:8787"')
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def _check_http(cfg: HttpConfig, where: str) -> None:
+    import ipaddress
+
+    if not cfg.listen:
+        return
+    try:
+        host, _ = split_listen(cfg.listen)
+    except ValueError as exc:
+        raise ConfigError(f"{where} listen: {exc}, got {cfg.listen!r}") from None
+    if host == "localhost":
+        return
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"{where} listen: expected an IP address (or localhost), got {host!r}"
+        ) from None
+    if not address.is_loopback and not cfg.public:
+        raise ConfigError(
+            f"{where} listen: {host} is not a loopback address; health and metrics would be "
+            "reachable from other machines. Set [http] public = true to allow it"
+        )
 
 
 def _feed_sources(file: str, raw: Any) -> tuple[FeedSourceConfig, ...]:
@@ -229,7 +294,12 @@ def apply_env(config: Config, env: Mapping[str, str]) -> Config:
     database = config.database
     if env.get("NEWSBOT_DB"):
         database = replace(database, path=env["NEWSBOT_DB"])
-    return replace(config, discord=discord_cfg, database=database)
+    http = config.http
+    if env.get("NEWSBOT_HTTP_LISTEN"):  # containers: set where the health checks reach it
+        public = env.get("NEWSBOT_HTTP_PUBLIC", "").strip().lower() in ("1", "true", "yes")
+        http = replace(http, listen=env["NEWSBOT_HTTP_LISTEN"].strip(), public=public)
+        _check_http(http, "environment: NEWSBOT_HTTP_LISTEN (with NEWSBOT_HTTP_PUBLIC):")
+    return replace(config, discord=discord_cfg, database=database, http=http)
 
 
 def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -33,6 +33,7 @@ from bot.config import FeedSourceConfig
 from bot.domain.digest import Subscription, SubscriptionState, next_fire
 from bot.services.digest import DigestService, RunResult
 from bot.services.digest_delivery import DRAIN_SECONDS
+from bot.services.events import set_log_context
 from bot.services.feeds import FeedService, PollReport
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,12 @@ class DigestScheduler:
             misfire_grace_time=None,
         )
 
+    def add_heartbeat(self, beat: Callable[[], Awaitable[None]], seconds: float) -> None:
+        """Run ``beat()`` every ``seconds`` (the health check's proof that jobs still fire)."""
+        self.scheduler.add_job(
+            beat, "interval", seconds=seconds, id="heartbeat", replace_existing=True, coalesce=True
+        )
+
     def unschedule(self, sub_id: int) -> None:
         with contextlib.suppress(JobLookupError):
             self.scheduler.remove_job(job_id(sub_id))
@@ -189,6 +196,7 @@ class DigestScheduler:
 
     async def run_job(self, sub_id: int, now: datetime | None = None) -> RunResult:
         """The job body (tests call it directly with a given ``now``)."""
+        set_log_context(subscription=sub_id)  # this job's own task: its log lines say which
         try:
             with self._tracked():
                 return await self.service.run_scheduled(sub_id, now=now or self.clock())

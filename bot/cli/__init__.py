@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import data, digests, feeds, queries, stories_admin
+from bot.cli import data, db, digests, feeds, queries, stories_admin
 from bot.cli.errors import (
     EXIT_DATABASE,
     EXIT_INTERRUPTED,
@@ -38,7 +38,7 @@ __all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "build_parser", "main"]
 
 DESCRIPTION = "Self-hosted Discord bot for news articles: ingest, query, digests."
 EPILOG = (
-    "Global options (--db, --config, -v, --json) go before or after the command. "
+    "Global options (--db, --config, -v, --log-format, --json) go before or after the command. "
     "`newsbot help COMMAND` shows a command's options. Exit codes: 0 ok, 1 not found or files "
     "rejected, 2 usage or configuration error, 3 database error, 130/143 interrupted."
 )
@@ -91,6 +91,12 @@ def _add_globals(parser: argparse.ArgumentParser) -> None:
         default=s,
         help="log at DEBUG level; show all warnings",
     )
+    group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=s,
+        help="log lines as text or one JSON object a line (default: [logging] format, or text)",
+    )
 
 
 def _has_json(parser: argparse.ArgumentParser) -> bool:
@@ -115,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     digests.register(sub)
     stories_admin.register(sub)
     feeds.register(sub)
+    db.register(sub)
     _register_bot_commands(sub)
     p = sub.add_parser("help", help="list the commands, or show one command's options")
     p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
@@ -184,7 +191,9 @@ def print_commands(parser: argparse.ArgumentParser) -> None:
     out = console()
     out.print(f"newsbot {__version__}: {DESCRIPTION}")
     out.print()
-    out.print("Usage: newsbot [--db PATH] [--config FILE] [-v] COMMAND [options] [--json]")
+    out.print(
+        "Usage: newsbot [--db PATH] [--config FILE] [-v] [--log-format F] COMMAND [--json] ..."
+    )
     out.print()
     rows = [(a.dest, a.help or "") for a in sub._choices_actions]
     table = make_table(["command", "what it does"], rows, wrap=["what it does"])
@@ -206,16 +215,18 @@ def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
     return EXIT_OK
 
 
-def _setup_logging(config: Config, verbose: bool, command: str) -> None:
+def _setup_logging(config: Config, verbose: bool, command: str, fmt: str | None = None) -> None:
     """The bot logs at the configured level; one-shot commands only warn unless ``-v``, so that
     their own output is not drowned (ingest still reports every rejected file itself)."""
     level = getattr(logging, config.log_level)
     if command not in ("run", "sync-commands"):
         level = max(level, logging.WARNING)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
+    from bot.ops.logs import install
+
+    install(
+        logging.DEBUG if verbose else level,
+        fmt or config.logging.format,
+        secrets=(config.discord.token,),  # never in a log line, in either format
     )
     logging.getLogger("discord").setLevel(logging.INFO if not verbose else logging.DEBUG)
 
@@ -226,6 +237,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse
     args.db = getattr(args, "db", None)
     args.config = getattr(args, "config", None)
     args.verbose = getattr(args, "verbose", False)
+    args.log_format = getattr(args, "log_format", None)
     if args.command and args.command != "help":
         chosen = _leaf(parser.get_default("_commands").choices[args.command], args)
         if getattr(args, "json", False) and not _has_json(chosen):
@@ -251,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dataclasses import replace
 
         config = replace(config, database=replace(config.database, path=args.db))
-    _setup_logging(config, args.verbose, args.command)
+    _setup_logging(config, args.verbose, args.command, args.log_format)
     try:
         return asyncio.run(args.handler(args, config))
     except UserError as exc:

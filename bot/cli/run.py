@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -21,12 +23,16 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import Config, DiscordConfig
+from bot.ops.health import Heartbeat
+from bot.ops.metrics import Metrics
+from bot.ops.service import Ops, serve_ops
 from bot.scheduler import DigestScheduler, FeedScheduler
 from bot.services.digest import DigestService
 from bot.services.feeds import FeedService
 from bot.services.ingest import IngestService
 from bot.services.query import QueryService
-from bot.storage.db import open_database
+from bot.storage.backup import DatabaseInUse, run_lock
+from bot.storage.db import StorageError, open_database
 from bot.ui.bot import INVITE_PERMISSIONS, CloseHook, Extension, NewsBot, Services
 from bot.ui.cogs.digest import setup_digests
 from bot.ui.cogs.feeds import setup_feeds
@@ -34,6 +40,11 @@ from bot.ui.cogs.feeds import setup_feeds
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# After SIGTERM/SIGINT: the gateway client gets CANCEL_AFTER seconds to return by itself (it
+# may sit in discord.py's reconnect back-off), then is cancelled; whatever still runs at
+# EXIT_AFTER seconds is abandoned and the process exits (a service manager waits 10 s).
+CANCEL_AFTER = 3.0
+EXIT_AFTER = 8.0
 
 NO_TOKEN = """\
 newsbot: no Discord bot token configured.
@@ -80,6 +91,7 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
     hooks: list[CloseHook] = []
     if services.digests is not None:
         scheduler = DigestScheduler(services.digests)
+        services.extra["scheduler"] = scheduler  # the composition root adds the health heartbeat
         extensions += [setup_digests, scheduler.extension()]
         hooks.append(scheduler.close_hook())
     feeds = services.extra.get("feeds")
@@ -96,9 +108,19 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
 async def open_bot(
     config: Config, *, serving: bool = True, database: str | None = None
 ) -> AsyncIterator[NewsBot]:
-    """Database -> services -> bot, closed in reverse order on the way out."""
+    """Run lock -> database -> services -> bot -> ops (health, metrics), closed in reverse order.
+
+    When serving with ``[http] listen`` set, metrics are collected (the services report to them)
+    and the health/metrics server runs; ``bot.services.extra["ops"]`` is the :class:`Ops`.
+    """
     async with AsyncExitStack() as stack:
-        db = await stack.enter_async_context(open_database(database or config.database.path))
+        path = database or config.database.path
+        if serving:
+            try:
+                await asyncio.to_thread(stack.enter_context, run_lock(path))
+            except DatabaseInUse as exc:
+                raise StorageError(str(exc)) from exc
+        db = await stack.enter_async_context(open_database(path))
         query = QueryService(db.reader())  # reads on their own connections: never behind writes
         ingest = IngestService(
             db, max_file_bytes=config.ingest.max_file_bytes, workers=config.ingest.workers
@@ -112,6 +134,14 @@ async def open_bot(
             ),
         )
         services.extra["feeds"] = FeedService(db, config.feeds, workers=config.ingest.workers)
+        ops = Ops(Metrics(), Heartbeat()) if serving and config.http.listen else None
+        if ops is not None:
+            services.ingest.events = ops.metrics
+            if services.digests is not None:
+                services.digests.delivery.events = ops.metrics
+            services.extra["ops"] = ops
+            services.extra["health"] = ops.health  # where other parts add checks (feeds)
+            services.extra["feeds"].events = ops.metrics
         extensions, close_hooks = build_extensions(config, services)
         bot = NewsBot(
             services=services,
@@ -122,19 +152,39 @@ async def open_bot(
             max_ratelimit_timeout=RATE_LIMIT_WAIT,
         )
         await stack.enter_async_context(bot)  # closed (bot.close) before the database
+        if ops is not None:
+            bot.tree.events = ops.metrics  # type: ignore[attr-defined]
+            scheduler = services.extra.get("scheduler")
+            if scheduler is not None:
+                scheduler.add_heartbeat(ops.heartbeat.beat, ops.heartbeat.period)
+            ops.add_standard_checks(db, bot)
+            ops.add_scrape_hooks(db)
+            await stack.enter_async_context(serve_ops(config, ops))  # closed before the bot
         yield bot
 
 
-def _handle_signals(bot: NewsBot) -> Callable[[], None]:
-    """SIGINT / SIGTERM -> ``bot.close()``; returns a function that removes the handlers."""
+def _handle_signals(bot: NewsBot, gateway: asyncio.Task[None]) -> Callable[[], None]:
+    """SIGINT / SIGTERM -> ``bot.close()``, bounded: the gateway task is cancelled after
+    :data:`CANCEL_AFTER` s and the process exits at :data:`EXIT_AFTER` s whatever still runs.
+    Returns a function that removes the handlers. The exit timer stays armed once started: the
+    interpreter's own teardown (executor threads) is inside the bound too."""
     loop = asyncio.get_running_loop()
     closing: set[asyncio.Task[None]] = set()
+    timers: list[threading.Timer] = []
 
     def stop(name: str) -> None:
+        if timers:  # a second signal: the shutdown under way is already bounded
+            log.info("%s received again: still shutting down", name)
+            return
         log.info("%s received: shutting down", name)
+        exit_timer = threading.Timer(EXIT_AFTER, _exit_now)
+        exit_timer.daemon = True
+        exit_timer.start()
+        timers.append(exit_timer)
         task = loop.create_task(bot.close())
         closing.add(task)
         task.add_done_callback(closing.discard)
+        loop.call_later(CANCEL_AFTER, _cancel_gateway, gateway)
 
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -151,6 +201,21 @@ def _handle_signals(bot: NewsBot) -> Callable[[], None]:
     return remove
 
 
+def _cancel_gateway(gateway: asyncio.Task[None]) -> None:
+    if not gateway.done():
+        log.info("the gateway connection did not end by itself (reconnect back-off?): cancelled")
+        gateway.cancel()
+
+
+def _exit_now() -> None:
+    """The last resort, from a timer thread: the shutdown overran its bound."""
+    log.error("shutdown did not finish within %.0f s: exiting now", EXIT_AFTER)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_FAILED)
+
+
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     token = config.discord.token
     if not token:
@@ -163,10 +228,27 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         ", ".join(config.ingest.sources),
         config.ingest.rescan_minutes,
     )
+    try:
+        code = await _run(config, token)
+    except OSError as exc:  # e.g. the health server's port is taken
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if code == EXIT_OK:
+        log.info("newsbot stopped")
+    return code
+
+
+async def _run(config: Config, token: str) -> int:
     async with open_bot(config) as bot:
-        remove_handlers = _handle_signals(bot)
+        gateway = asyncio.create_task(bot.start(token), name="newsbot-gateway")
+        remove_handlers = _handle_signals(bot, gateway)
         try:
-            await bot.start(token)
+            await gateway
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled ourselves
+            # cancelled by the shutdown bound: a normal stop
         except discord.LoginFailure:
             print(BAD_TOKEN, file=sys.stderr)
             return EXIT_USAGE
@@ -181,7 +263,6 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         finally:
             remove_handlers()
             await bot.close()  # waits for a close already under way (e.g. from a signal)
-    log.info("newsbot stopped")
     return EXIT_OK
 
 

@@ -183,6 +183,8 @@ class DigestService(DigestSubscriptions):
         )
         if created and status is RunStatus.EMPTY:
             _note_outcome(conn, sub, now, "nothing new")
+        if created and status is RunStatus.EMPTY:
+            self.delivery.events.digest_finished("skipped", "empty", None)
         return run, created
 
     async def preview(self, guild_id: int, sub_id: int) -> DigestPlan:
@@ -228,6 +230,7 @@ class DigestService(DigestSubscriptions):
                     now=now,
                 )
                 _note_outcome(conn, sub, now, f"skipped: {error}")
+            self.delivery.events.digest_finished("skipped", "missed", None)
             log.warning(
                 "digest %d (guild %d, channel %d) for %s skipped: %s",
                 sub.id,

@@ -45,6 +45,7 @@ from bot.services.digest_outcomes import (
     PostTransient,
     RunResult,
 )
+from bot.services.events import NO_EVENTS, Events, delivery_reason
 from bot.storage import digests as store
 from bot.storage.db import Database
 
@@ -94,6 +95,8 @@ class Deliverer:
     accepted and before it is recorded, "recorded:<i>", "before-sent"); tests make it raise to
     kill the process there.
     """
+
+    events: Events = NO_EVENTS  # metrics sink, set by the composition root
 
     def __init__(
         self,
@@ -182,6 +185,7 @@ class Deliverer:
         started = _time.perf_counter()
         refusals = later = 0
         dropped: list[int] = []
+        first_delay: float | None = None  # scheduled time -> this run's first message
         while run.remaining:
             position = run.remaining[0]
             if self._stopping:
@@ -214,8 +218,11 @@ class Deliverer:
                 continue
             except DeliveryError as exc:
                 return await self._failed(sub, run, exc)
+            if not run.sent_message_ids and run.kind == "scheduled":
+                first_delay = (self.clock() - run.scheduled_for).total_seconds()
             run = replace(run, sent_message_ids=(*run.sent_message_ids, message_id))
         self.checkpoint("before-sent")
+        self.events.digest_finished("posted", "", first_delay)
         return await self._sent(sub, run, started, tuple(dropped))
 
     async def _post_part(self, run: DigestRun, position: int) -> int:
@@ -420,4 +427,5 @@ class Deliverer:
         )
         if state is not sub.state:
             self._changed(sub.id, replace(sub, state=state, failure_streak=streak))
+        self.events.digest_finished("failed", delivery_reason(exc), None)
         return RunResult(sub.id, str(RunStatus.FAILED), run.id, len(run.story_ids), sent, reason)

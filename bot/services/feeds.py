@@ -34,6 +34,7 @@ from bot.ingest.feeds.opml import OpmlError, OpmlOutline, read_opml, write_opml
 from bot.ingest.feeds.parse import FeedParsed, parse_feed
 from bot.ingest.urls import canonical_url
 from bot.services.errors import BadInput, NotFound
+from bot.services.events import NO_EVENTS, Events
 from bot.services.feed_reports import ImportReport, PollReport, feed_dict, parse_topics
 from bot.storage.db import Database
 from bot.storage.sources import ConfigFeed, PollWrite, SourceRepository
@@ -68,7 +69,7 @@ class FeedService:
         self.workers = workers or max(1, cores - 1)
         self.parallel = cores > 1
         self._lock = asyncio.Lock()
-        self.on_fetched: Callable[[str, float], None] | None = None  # metrics hook
+        self.events: Events = NO_EVENTS  # metrics sink, set by the composition root
 
     def _default_fetcher(self) -> FeedFetcher:
         c = self.config
@@ -207,8 +208,7 @@ class FeedService:
         entries = 0
         try:
             async with self.fetcher_factory() as fetcher:
-                if self.on_fetched is not None:
-                    fetcher.on_fetched = self.on_fetched
+                fetcher.on_fetched = self.events.feed_fetched
 
                 async def one(feed: Feed) -> tuple[Feed, FetchResult, FeedParsed | None]:
                     result = await fetcher.fetch(
@@ -337,16 +337,17 @@ class FeedService:
         self._log_transition(feed, old.state, write.state.state, write.state.last_error)
         return write
 
-    @staticmethod
-    def _log_transition(feed: Feed, old: str, new: str, error: str | None) -> None:
+    def _log_transition(self, feed: Feed, old: str, new: str, error: str | None) -> None:
         if old == new:
             return
         if new == FAILING:
             log.warning("feed #%d %s is failing: %s", feed.id, feed.url, error)
         elif new == PAUSED:
             log.warning("feed #%d %s is paused: %s", feed.id, feed.url, error)
+            self.events.feed_paused("failures")
         elif new == RETIRED:
             log.warning("feed #%d %s is retired (410 Gone): %s", feed.id, feed.url, error)
+            self.events.feed_paused("gone")
         elif new == ACTIVE and old in (FAILING, PAUSED, RETIRED):
             log.info("feed #%d %s works again", feed.id, feed.url)
 

@@ -25,6 +25,7 @@ from bot.domain.models import SourceFile
 from bot.ingest.loader import FileResult, expand_paths, parse_batch
 from bot.ingest.pool import ParserPool
 from bot.ingest.wire import Unpacker
+from bot.services.events import NO_EVENTS, Events
 from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
 from bot.storage.db import Database
 
@@ -65,6 +66,15 @@ class IngestReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def outcomes(self) -> dict[str, int]:
+        """Files by outcome (for metrics)."""
+        return {
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejected),
+        }
+
 
 def _scan(specs: Sequence[str]) -> tuple[list[SourceFile], list[tuple[str, str]]]:
     """Expand specs and stat every file (runs in a thread): (files, unreadable specs or files).
@@ -89,6 +99,8 @@ def _scan(specs: Sequence[str]) -> tuple[list[SourceFile], list[tuple[str, str]]
 
 
 class IngestService:
+    events: Events = NO_EVENTS  # metrics sink, set by the composition root
+
     def __init__(
         self,
         db: Database,
@@ -166,6 +178,7 @@ class IngestService:
             len(report.rejected),
             report.seconds,
         )
+        self.events.ingest_finished(report.outcomes(), report.seconds)
         return report
 
     @staticmethod

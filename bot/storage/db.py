@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from bot.storage.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +50,55 @@ PRAGMAS = (
 )
 
 
-def migrate(conn: sqlite3.Connection, path: str = "<db>") -> int:
-    """Bring the schema up to :data:`SCHEMA_VERSION`; refuse a database newer than the code."""
+def migrate(
+    conn: sqlite3.Connection, path: str = "<db>", migrations: Sequence[str] | None = None
+) -> int:
+    """Bring the schema up to the latest version; refuse a database newer than the code.
+
+    An existing database is first copied beside itself (``DB.pre-vN-STAMP.bak``, see
+    :func:`bot.storage.backup.pre_migration_backup`), and the pending migrations run in ONE
+    transaction: a failure leaves the database exactly as it was.
+    """
+    migrations = MIGRATIONS if migrations is None else migrations
+    target = len(migrations)  # SCHEMA_VERSION, unless a test injects its own list
     (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > SCHEMA_VERSION:
+    if version > target:
         raise SchemaTooNewError(
             f"{path}: database schema version {version} is newer than this newsbot understands "
-            f"({SCHEMA_VERSION}); upgrade newsbot, or point it at another database"
+            f"({target}); upgrade newsbot, or point it at another database"
         )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        script = MIGRATIONS[number - 1]
+    if version == target:
+        return target
+    copy = None
+    if version > 0 and path != ":memory:" and Path(path).is_file():
+        from bot.storage.backup import BackupError, pre_migration_backup
+
         try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StorageError(
-                f"{path}: migration to schema version {number} failed: {exc}"
-            ) from exc
-        log.info("database %s migrated to schema version %d", path, number)
-    return SCHEMA_VERSION
+            copy = pre_migration_backup(conn, path, version, target)
+        except BackupError as exc:
+            raise StorageError(str(exc)) from exc
+        log.info(
+            "database %s is at schema version %d: backup copy %s written before migrating to %d",
+            path,
+            version,
+            copy,
+            target,
+        )
+    steps = "\n".join(
+        f"{migrations[n - 1]}\nPRAGMA user_version = {n};" for n in range(version + 1, target + 1)
+    )
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;\n{steps}\nCOMMIT;")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        kept = f"; a copy from before is at {copy}" if copy else ""
+        raise StorageError(
+            f"{path}: migration from schema version {version} to {target} failed: {exc}; the "
+            f"database was left unchanged at version {version}{kept}"
+        ) from exc
+    log.info("database %s migrated from schema version %d to %d", path, version, target)
+    return target
 
 
 def configure(conn: sqlite3.Connection) -> None:

@@ -15,6 +15,8 @@ import discord
 from discord import app_commands
 
 from bot.services.errors import HINT_DIGESTS, HINT_STORIES, HINT_TOPICS, UserError
+from bot.services.events import NO_EVENTS, Events
+from bot.ui.instrument import note_outcome, track_interaction
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,7 @@ def describe(interaction: discord.Interaction) -> str:
 async def handle_error(interaction: discord.Interaction, error: BaseException) -> None:
     """Map ``error`` to an ephemeral reply; log it when it is not the user's to fix."""
     message = friendly_message(error)
+    note_outcome(interaction, "error" if message is None else "user_error")
     if message is None:
         original = getattr(error, "original", error)
         log.error(
@@ -117,6 +120,12 @@ async def handle_error(interaction: discord.Interaction, error: BaseException) -
 
 class NewsTree(app_commands.CommandTree):
     """The bot's command tree; owns the error handling of every application command."""
+
+    events: Events = NO_EVENTS  # the composition root sets the metrics sink
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        track_interaction(interaction, self.events)
+        return True
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
