@@ -136,7 +136,7 @@ async def test_restore_refuses_while_a_bot_holds_the_lock_and_checks_the_backup_
 
 
 async def test_a_running_bot_holds_the_run_lock(tmp_path):
-    from tests.test_ui_harness import make_config
+    from tests.support.ui_harness import make_config
 
     path = await make_db(tmp_path, 1)
     config = make_config(tmp_path, tmp_path / "src")

@@ -14,7 +14,7 @@ from bot.services.digest import PostForbidden
 from bot.services.ingest import IngestService
 from bot.storage.db import open_database
 from tests.factories import write_article
-from tests.test_digest_support import Article, Clock, FakePoster, ingest, make_service
+from tests.support.digest import Article, Clock, FakePoster, ingest, make_service
 
 GUILD, CHANNEL = 100, 200
 DAY1 = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)  # 08:00 London

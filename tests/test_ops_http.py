@@ -19,7 +19,7 @@ from bot.ops.metrics import Metrics
 from bot.ui.bot import NewsBot
 from tests.discord_double import DiscordDouble, running_client
 from tests.support.ops import families, get, get_json, sample
-from tests.test_ui_harness import make_config, write_corpus
+from tests.support.ui_harness import make_config, write_corpus
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,7 +59,7 @@ async def test_healthy_bot_is_alive_and_ready(tmp_path):
 async def test_database_gone_makes_readyz_503_naming_it(tmp_path):
     async with bot_with_http(tmp_path) as (_double, bot, url):
         await wait_status(f"{url}/readyz", 200)
-        await bot.services.query.db.close()
+        await bot.services.ingest.db.close()  # the database itself, not a read view
         code, body = await get_json(f"{url}/readyz")
         assert code == 503
         assert body["status"] == "not ready"

@@ -18,7 +18,7 @@ from bot.ops.logs import make_handler
 from bot.services.events import log_context
 from tests.discord_double import DiscordDouble
 from tests.support.ops import TOKEN, BotProcess, run_env
-from tests.test_ui_harness import write_corpus
+from tests.support.ui_harness import write_corpus
 
 pytestmark = pytest.mark.timeout(60)
 

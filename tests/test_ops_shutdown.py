@@ -19,7 +19,7 @@ from bot.storage.db import open_database
 from tests.discord_double import DiscordDouble
 from tests.factories import write_article
 from tests.support.ops import TOKEN, BotProcess, run_env
-from tests.test_ui_harness import write_corpus
+from tests.support.ui_harness import write_corpus
 
 pytestmark = pytest.mark.timeout(90)
 
