@@ -36,6 +36,7 @@ from bot.ingest.urls import canonical_url
 from bot.services.errors import BadInput, NotFound
 from bot.services.events import NO_EVENTS, Events
 from bot.services.feed_reports import ImportReport, PollReport, feed_dict, parse_topics
+from bot.services.stories import finish_pending_rebuild
 from bot.storage.db import Database
 from bot.storage.sources import ConfigFeed, PollWrite, SourceRepository
 
@@ -61,6 +62,7 @@ class FeedService:
         fetcher_factory: FetcherFactory | None = None,
         workers: int = 0,
     ) -> None:
+        self.db = db
         self.repo = SourceRepository(db)
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -181,6 +183,7 @@ class FeedService:
     async def poll(self, refs: Sequence[str | int] | None = None) -> PollReport:
         """Fetch the due feeds (or exactly the named ones, whatever their state) once."""
         async with self._lock:
+            await finish_pending_rebuild(self.db, self._now())
             if refs:
                 feeds = {}
                 for ref in refs:

@@ -26,6 +26,7 @@ from bot.ingest.loader import FileResult, expand_paths, parse_batch
 from bot.ingest.pool import ParserPool
 from bot.ingest.wire import Unpacker
 from bot.services.events import NO_EVENTS, Events
+from bot.services.stories import finish_pending_rebuild
 from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
 from bot.storage.db import Database
 
@@ -148,6 +149,7 @@ class IngestService:
     async def _ingest(self, specs: Sequence[str], progress: Progress | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
+        await finish_pending_rebuild(self.db, int(self.clock()))
         files, missing = await asyncio.to_thread(_scan, specs)
         report.rejected.extend({"path": p, "reason": r} for p, r in missing)
         report.files = len(files)

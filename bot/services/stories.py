@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from bot.domain.ranking import RankingSettings
 from bot.domain.stories import StorySettings
+from bot.storage import maintenance
 from bot.storage.db import Database
 from bot.storage.story_rebuild import Progress, RebuildReport, rebuild_stories
+
+log = logging.getLogger(__name__)
 
 
 class StoryService:
@@ -26,6 +30,26 @@ class StoryService:
 
     async def rebuild(self, progress: Progress | None = None) -> RebuildReport:
         """Regroup every stored item with the current settings, in one transaction."""
-        return await self.db.run(
+        report = await self.db.run(
             rebuild_stories, int(self.clock()), progress, self.settings, self.ranking
         )
+        await self.db.run(maintenance.clear, maintenance.STORIES_REBUILD)
+        return report
+
+
+async def finish_pending_rebuild(db: Database, now: int) -> RebuildReport | None:
+    """Regroup the stories once when a migration asked for it (stories made by an older newsbot
+    have no centroids, so new items could not join them). Called before anything is grouped;
+    returns the report when it ran."""
+    if not await db.run(maintenance.is_pending, maintenance.STORIES_REBUILD):
+        return None
+    log.info("regrouping the stories once after an upgrade (newsbot stories rebuild) ...")
+    report = await db.run(rebuild_stories, now)
+    await db.run(maintenance.clear, maintenance.STORIES_REBUILD)
+    log.info(
+        "stories regrouped: %d items, %d stories before, %d after",
+        report.articles,
+        report.stories_before,
+        report.stories_after,
+    )
+    return report

@@ -280,6 +280,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (channel_id, item_id)
     ) WITHOUT ROWID;
     CREATE INDEX digest_sent_items_recent ON digest_sent_items(channel_id, sent_at);
+
+    -- Work a migration leaves for the code: here, regrouping stories made before centroids
+    -- existed (done by the next ingest, or `newsbot stories rebuild`).
+    CREATE TABLE pending_tasks (
+        name   TEXT PRIMARY KEY,
+        since  INTEGER NOT NULL
+    );
+    INSERT INTO pending_tasks(name, since)
+    SELECT 'stories-rebuild', CAST(strftime('%s', 'now') AS INTEGER)
+    WHERE EXISTS (SELECT 1 FROM stories);
     CREATE TRIGGER digest_sent_items_ai AFTER INSERT ON digest_sent_stories BEGIN
         INSERT INTO digest_sent_items(channel_id, item_id, sent_at)
         SELECT new.channel_id, i.id, new.sent_at FROM items i WHERE i.story_id = new.story_id

@@ -1,0 +1,21 @@
+"""Work that a migration leaves for the code to finish (e.g. regrouping stories after an upgrade).
+
+A migration inserts a row into ``pending_tasks``; the service that can do the work checks
+:func:`is_pending` and calls :func:`clear` once the work has committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+STORIES_REBUILD = "stories-rebuild"
+
+
+def is_pending(conn: sqlite3.Connection, name: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM pending_tasks WHERE name = ?", (name,)).fetchone() is not None
+    )
+
+
+def clear(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute("DELETE FROM pending_tasks WHERE name = ?", (name,))
