@@ -249,7 +249,7 @@ def test_story_embed_stays_within_limits_and_escapes_text() -> None:
     assert "@everyone" not in e.title and "\\*\\*Big" in e.title
     assert "<@123>" not in (e.description or "")
     assert e.url is None
-    assert "P0, P1, P2 and 37 more · 1 article" in (e.description or "")
+    assert "P0, P1, P2 and 37 more (1 outlet · 1 article)" in (e.description or "")
     assert e.size() <= 6000
 
 

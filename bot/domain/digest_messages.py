@@ -119,14 +119,13 @@ class MessagePlan:
 
 
 def coverage_line(story: StoryRow, providers: Sequence[str], shown: int = 3) -> str:
-    """ "Reuters, The Verge, BBC and 2 more · 6 articles"."""
+    """ "Reuters, The Verge, BBC and 2 more (5 outlets · 6 articles)": the names, then the one
+    coverage count every surface shows (:attr:`StoryRow.coverage`)."""
     names = list(providers) or ([story.lead.provider] if story.lead.provider else [])
     head = ", ".join(names[:shown])
     extra = len(names) - shown
     outlets = f"{head} and {extra} more" if extra > 0 else head
-    count = story.article_count
-    articles = f"{count} article{'s' if count != 1 else ''}"
-    return f"{outlets} · {articles}" if outlets else articles
+    return f"{outlets} ({story.coverage})" if outlets else story.coverage
 
 
 def story_embed(

@@ -17,7 +17,7 @@ from bot.config import DigestConfig
 from bot.domain import digest as d
 from bot.domain.digest import DigestRun, Subscription, SubscriptionState
 from bot.services.digest_delivery import Listener
-from bot.services.errors import BadInput, LimitReached, NotFound
+from bot.services.errors import HINT_DIGESTS, BadInput, LimitReached, NotFound
 from bot.storage import digests as store
 from bot.storage.db import Database
 
@@ -154,7 +154,7 @@ class DigestSubscriptions:
     async def get(self, guild_id: int, sub_id: int) -> Subscription:
         sub = await self.db.run(store.get_subscription, sub_id)
         if sub is None or sub.guild_id != guild_id:
-            raise SubscriptionNotFound(f"No digest #{sub_id} in this server. See /digest list.")
+            raise SubscriptionNotFound(f"No digest #{sub_id} in this server.", hint=HINT_DIGESTS)
         return sub
 
     async def edit(
