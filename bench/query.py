@@ -5,8 +5,8 @@
 Builds (and caches under the system temp folder) two databases: the whole corpus, and one scaled
 to N articles (default 100,000) generated from the corpus by copying each article with a new url,
 a varied title, and its dates shifted by whole quarters, so copies never join each other's
-stories. For each query it prints the service method's latency (through aiosqlite, as the bot and
-the CLI call it) next to the same storage function run directly on a sqlite3 connection.
+stories. For each query it prints the service method's latency (through the database threads, as
+the bot and the CLI call it) next to the same storage function run directly on a sqlite3 connection.
 Bars: p99 <= 10 ms at corpus scale, <= 50 ms at 100k.
 """
 
