@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time as _time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -225,12 +226,32 @@ class FeedScheduler:
         *,
         tick_seconds: float = 60.0,
         scheduler: AsyncIOScheduler | None = None,
+        clock: Callable[[], float] = _time.monotonic,
     ) -> None:
         self.service = service
         self.sources = sources
         self.tick_seconds = tick_seconds
         self.scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
+        self.clock = clock
         self._running: set[asyncio.Task[object]] = set()
+        self._poll_started: float | None = None  # the poll under way, if any
+        self._last_tick: float | None = None  # when the last poll started
+
+    STUCK_SECONDS = 30 * 60.0
+    """A poll running longer than this is stuck (every fetch has a total timeout)."""
+
+    async def check(self) -> str | None:
+        """Readiness: None when the poller works, else what is wrong (for /readyz)."""
+        now = self.clock()
+        if self._poll_started is not None and now - self._poll_started > self.STUCK_SECONDS:
+            return f"a feed poll has been running for {(now - self._poll_started) / 60:.0f} min"
+        late = 3 * self.tick_seconds + 60
+        if self._last_tick is not None and now - self._last_tick > late:
+            return (
+                f"no feed poll for {now - self._last_tick:.0f} s "
+                f"(one is due every {self.tick_seconds:g} s)"
+            )
+        return None
 
     async def start(self) -> None:
         await self.service.sync_config(self.sources)
@@ -263,12 +284,14 @@ class FeedScheduler:
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
+        self._poll_started = self._last_tick = self.clock()
         try:
             return await self.service.poll()
         except Exception:
             log.exception("feed poll failed")  # the next tick tries again
             return None
         finally:
+            self._poll_started = None
             if task is not None:
                 self._running.discard(task)
 

@@ -47,3 +47,34 @@ async def test_a_failed_poll_is_logged_and_the_job_survives(caplog):
     with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
         assert await poller.run_job() is None
     assert "feed poll failed" in caplog.text
+
+
+class SlowFeeds(FakeFeeds):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def poll(self, refs=None):
+        await self.release.wait()
+        return "report"
+
+
+async def test_readiness_names_a_stuck_or_overdue_poll():
+    now = [1000.0]
+    service = SlowFeeds()
+    poller = FeedScheduler(service, tick_seconds=60, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert await poller.check() is None  # nothing polled yet: not a failure
+    running = asyncio.ensure_future(poller.run_job())
+    await asyncio.sleep(0)
+    now[0] += 10
+    assert await poller.check() is None  # a poll under way is fine
+    now[0] += FeedScheduler.STUCK_SECONDS
+    problem = await poller.check()
+    assert problem is not None and "running for 30 min" in problem
+    service.release.set()
+    assert await running == "report"
+    now[0] += 1
+    assert await poller.check() is not None  # finished, but the next tick is long overdue
+    assert "no feed poll for" in (await poller.check() or "")
+    await poller.run_job()
+    assert await poller.check() is None

@@ -52,7 +52,7 @@ async def test_healthy_bot_is_alive_and_ready(tmp_path):
         assert (code, body) == (200, {"status": "alive"})
         body = await wait_status(f"{url}/readyz", 200)
         assert body["status"] == "ready"
-        assert set(body["checks"]) == {"database", "gateway", "scheduler", "digests"}
+        assert set(body["checks"]) == {"database", "gateway", "scheduler", "digests", "feeds"}
         assert all(check["ok"] for check in body["checks"].values())
 
 

@@ -97,6 +97,9 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
     feeds = services.extra.get("feeds")
     if feeds is not None:
         poller = FeedScheduler(feeds, config.feeds.sources, tick_seconds=config.feeds.check_seconds)
+        health = services.extra.get("health")
+        if health is not None:
+            health.add("feeds", poller.check)  # /readyz: no feed poll stuck or overdue
         if config.feeds.discord_admins:
             extensions.append(setup_feeds)
         extensions.append(poller.extension())
