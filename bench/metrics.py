@@ -64,7 +64,9 @@ async def add_subscriptions(db_path: Path, guild_id: int, channel_id: int, count
             await service.subscribe(
                 guild_id=guild_id,
                 channel_id=channel_id,
-                time=f"{due:%H:%M}",
+                # one minute apart: identical subscriptions are refused, and none is due during
+                # the run (the earliest is 4.6 h away)
+                time=f"{due + timedelta(minutes=i):%H:%M}",
                 timezone="UTC",
                 name=f"bench digest {i}",
             )
