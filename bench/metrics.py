@@ -73,7 +73,9 @@ async def add_subscriptions(db_path: Path, guild_id: int, channel_id: int, count
 
 
 def write_config(bb, folder: Path, corpus: Path, db_path: Path, guild: int, http: bool) -> Path:
-    path = bb.write_config(folder, corpus, db_path, guild)
+    extra = folder / "no-extra"  # bench/bot.py's second source; empty here
+    extra.mkdir(exist_ok=True)
+    path = bb.write_config(folder, corpus, db_path, guild, extra)
     target = folder / f"{db_path.stem}.toml"  # one per bot (and database)
     text = path.read_text(encoding="utf-8")
     if http:
