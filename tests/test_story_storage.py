@@ -271,3 +271,48 @@ async def test_next_days_digest_does_not_repost_the_seed_story(
     assert seed_now not in day2_posted  # the seed event is not posted again
     assert story_of["https://y.example/1"] in day2_posted  # and new stories are not marked sent
     assert story_of["https://z.example/1"] in day2_posted
+
+
+def test_similarity_reads_only_the_terms_the_held_story_needs(tmp_path: Path) -> None:
+    """A story held in full against a stored one: the same cosine as both centroids loaded,
+    without loading the stored story's every weight (issue 10, speed: the merge check)."""
+    from bot.domain.stories import StoryEngine, cosine
+    from bot.storage.db import configure, migrate
+    from bot.storage.stories import SqliteStore
+
+    conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    configure(conn)
+    migrate(conn, str(tmp_path / "s.db"))
+    day = datetime(2022, 3, 24, tzinfo=UTC)
+    titles = [
+        "Titanfall beta opens to every Xbox One owner this weekend",
+        "Titanfall open beta arrives on Xbox One and PC",
+        "Respawn extends the Titanfall beta by a day",
+        "Mt. Gox files for bankruptcy protection in Tokyo",
+    ]
+    for n, title in enumerate(titles, 1):
+        conn.execute(
+            "INSERT INTO items(id, url, title, first_seen_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+            (n, f"https://example.com/{n}", title),
+        )
+    conn.execute("BEGIN")
+    store = SqliteStore(conn, 0)
+    engine = StoryEngine(store)
+    stored = [engine.add(n, t, None, day) for n, t in enumerate(titles[:3], 1)]
+    store.write_stats()
+    conn.execute("COMMIT")
+    stored_story = stored[-1]
+
+    conn.execute("BEGIN")
+    fresh = SqliteStore(conn, 0)
+    held = fresh.new_story()
+    vec = StoryEngine(fresh).vector("Titanfall beta weekend on PC", None)
+    fresh.add(held, 4, vec, day)
+    got = fresh.similarity(held, stored_story)
+    assert stored_story not in fresh._full  # only the needed weights were read
+    assert got == fresh.similarity(stored_story, held)
+    expected = cosine(fresh.centroid(held), fresh.centroid(stored_story))
+    assert got > 0.0
+    assert got == pytest.approx(expected, rel=1e-12)
+    conn.execute("ROLLBACK")
+    conn.close()

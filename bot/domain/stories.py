@@ -227,6 +227,11 @@ class StoryStore(Protocol):
         """The norm, size and span of a story (its weights may be left out)."""
         ...
 
+    def similarity(self, a: int, b: int) -> float:
+        """``cosine`` of the centroids of two stories (a store may read only the weights the
+        smaller one needs)."""
+        ...
+
     def story_of(self, item: int) -> int | None:
         """The story an item belongs to, if any."""
         ...
@@ -255,16 +260,17 @@ class StoryEngine:
         self._cosines: dict[tuple[int, int, int, int], float] = {}
 
     def vector(self, title: str, excerpt: str | None) -> Vector:
+        return self._vector_dfs(title, excerpt)[0]
+
+    def _vector_dfs(self, title: str, excerpt: str | None) -> tuple[Vector, dict[str, int]]:
+        """An item's vector and the story frequencies of its terms (read once, used twice)."""
         terms = item_terms(title, excerpt, self.settings)
         items, item_dfs = self.store.item_dfs(terms)
-        return item_vector(
-            terms,
-            self.store.stories(),
-            self.store.dfs(terms),
-            items,
-            item_dfs,
-            self.settings.item_idf_margin,
+        dfs = self.store.dfs(terms)
+        vec = item_vector(
+            terms, self.store.stories(), dfs, items, item_dfs, self.settings.item_idf_margin
         )
+        return vec, dfs
 
     def add(
         self,
@@ -279,8 +285,8 @@ class StoryEngine:
         if current is not None:
             return current
         s = self.settings
-        vec = self.vector(title, excerpt)
-        scored = self._scored(vec, at)
+        vec, dfs = self._vector_dfs(title, excerpt)
+        scored = self._scored(vec, at, dfs)
         story = None
         cold = self._cold()
         for score, cand in scored:
@@ -316,7 +322,7 @@ class StoryEngine:
         key = (a, ca.size, b, cb.size) if a < b else (b, cb.size, a, ca.size)
         cos = self._cosines.get(key)
         if cos is None:
-            cos = cosine(self.store.centroid(a), self.store.centroid(b))
+            cos = self.store.similarity(a, b)
             self._cosines[key] = cos
         if cos < bar * self._cold():
             return a
@@ -331,14 +337,16 @@ class StoryEngine:
         c = self.store.head(story)
         return span_ok(c.first, c.last, at, at, self.settings)
 
-    def _scored(self, vec: Vector, at: datetime | None) -> list[tuple[float, int]]:
-        """Candidate stories by descending cosine with ``vec`` (ties: higher id first)."""
+    def _scored(
+        self, vec: Vector, at: datetime | None, dfs: dict[str, int]
+    ) -> list[tuple[float, int]]:
+        """Candidate stories by descending cosine with ``vec`` (ties: higher id first);
+        ``dfs``: the story frequencies of ``vec``'s terms, as read for ``vec``."""
         s = self.settings
         store = self.store
         n = store.stories()
         if not vec or n == 0:
             return []
-        dfs = store.dfs(vec)
         common = s.common_share * n if n >= s.common_after else math.inf
         # only terms some story holds can find a candidate; the rarest of them first
         terms = sorted((t for t in vec if 0 < dfs.get(t, 0) <= common), key=lambda t: (-vec[t], t))

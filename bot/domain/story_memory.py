@@ -18,6 +18,7 @@ from bot.domain.stories import (
     Vector,
     _hi,
     _lo,
+    cosine,
 )
 
 __all__ = ["Doc", "InMemoryStore", "group"]
@@ -63,6 +64,9 @@ class InMemoryStore:
         return self._centroids[story]
 
     head = centroid
+
+    def similarity(self, a: int, b: int) -> float:
+        return cosine(self._centroids[a], self._centroids[b])
 
     def story_of(self, item: int) -> int | None:
         return self._item_story.get(item)

@@ -23,13 +23,14 @@ recomputed for the touched stories once per batch in :meth:`StoryGrouper.flush`.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
-from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector
+from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector, cosine
 from bot.storage.story_aggregates import refresh_stories
 
 
@@ -131,6 +132,25 @@ class SqliteStore:
             )
             self._full.add(story)
         return c
+
+    def similarity(self, a: int, b: int) -> float:
+        """``cosine`` of two centroids. When only one of them is held in full (typically the
+        story an item just started or joined), only the other's weights of its terms are read:
+        a few primary-key lookups instead of every row of a grown story."""
+        if (a in self._full) == (b in self._full):
+            return cosine(self.centroid(a), self.centroid(b))
+        full, other = (
+            (self.head(a), self.head(b)) if a in self._full else (self.head(b), self.head(a))
+        )
+        if full.norm2 <= 0.0 or other.norm2 <= 0.0:
+            return 0.0
+        story = b if a in self._full else a
+        terms = list(full.weights)
+        found: dict[str, float] = {}
+        for start in range(0, len(terms), 500):
+            found.update(self._weights_for(story, terms[start : start + 500]))
+        dot = sum(v * found.get(t, 0.0) for t, v in full.weights.items())
+        return dot / math.sqrt(full.norm2 * other.norm2)
 
     def story_of(self, item: int) -> int | None:
         if item in self._item_story:
