@@ -11,13 +11,25 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.output import plural, print_json, shorten, table, warn
 from bot.config import Config
 from bot.domain.feeds import Feed
 from bot.services.errors import UserError
-from bot.services.feeds import FeedService, feed_dict
 from bot.storage.db import open_database
+
+if TYPE_CHECKING:
+    from bot.services.feeds import FeedService
+
+# bot.services.feeds (and aiohttp behind it) is imported only when a feeds command runs, so that
+# every other command starts without it.
+
+
+def feed_dict(feed: Feed) -> dict[str, Any]:
+    from bot.services.feeds import feed_dict as as_dict
+
+    return as_dict(feed)
 
 
 def _minutes(text: str) -> float:
@@ -61,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def _run(config: Config, fn: Callable[[FeedService], Awaitable[int]]) -> int:
+    from bot.services.feeds import FeedService
     async with open_database(config.database.path) as db:
         service = FeedService(db, config.feeds, workers=config.ingest.workers)
         await service.sync_config(config.feeds.sources)
