@@ -6,17 +6,21 @@ Read-only, through the digest service's own methods (no SQL here); each has ``--
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.errors import require_database
 from bot.cli.output import console, iso, make_table, plural, print_json
 from bot.cli.queries import story_dict
 from bot.config import Config
 from bot.domain.digest import Subscription
-from bot.services.digest import DigestService, SubscriptionNotFound
 from bot.services.errors import HINT_DIGESTS
-from bot.services.query import QueryService
 from bot.storage.db import open_database
+
+if TYPE_CHECKING:
+    from bot.services.digest import DigestService
+
+# The digest and query services are imported when a digests command runs: other commands (e.g. a
+# re-ingest, which takes a third of a second) start without them.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def _run(config: Config, fn) -> int:
+    from bot.services.digest import DigestService
+    from bot.services.query import QueryService
+
     require_database(config.database.path)
     async with open_database(config.database.path) as db:
         query = QueryService(db)
@@ -189,6 +196,8 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     async def go(service: DigestService) -> int:
         found = [s for s in await service.all_subscriptions() if s.id == args.id]
         if not found:
+            from bot.services.digest import SubscriptionNotFound
+
             raise SubscriptionNotFound(f"No digest #{args.id}.", hint=HINT_DIGESTS)
         sub = found[0]
         plan = await service.preview(sub.guild_id, sub.id)

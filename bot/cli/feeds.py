@@ -74,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 async def _run(config: Config, fn: Callable[[FeedService], Awaitable[int]]) -> int:
     from bot.services.feeds import FeedService
+
     async with open_database(config.database.path) as db:
         service = FeedService(db, config.feeds, workers=config.ingest.workers)
         await service.sync_config(config.feeds.sources)
