@@ -118,6 +118,17 @@ async def handle_error(interaction: discord.Interaction, error: BaseException) -
     await reply_ephemeral(interaction, message)
 
 
+def require_manager(interaction: discord.Interaction) -> bool:
+    """The run-time check of every configuration group (``/digest``, ``/feed``): in a server, by a
+    member with Manage Server. ``default_permissions`` hides the group from others; this refuses
+    them even where a server's overrides show it (the tree's error handler replies)."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    if not interaction.permissions.manage_guild:
+        raise app_commands.MissingPermissions(["manage_guild"])
+    return True
+
+
 class NewsTree(app_commands.CommandTree):
     """The bot's command tree; owns the error handling of every application command."""
 

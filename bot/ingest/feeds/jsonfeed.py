@@ -9,10 +9,11 @@ size is already capped by the fetcher; nesting depth is bounded by the JSON deco
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bot.ingest.feeds.parse import RawEntry
+from bot.ingest.values import parse_datetime
 
 MAX_ITEMS = 100_000
 
@@ -22,21 +23,8 @@ class JsonFeedError(ValueError):
 
 
 def _date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        return None
+    """An RFC 3339 date of JSON Feed (a string), as an aware UTC datetime."""
+    return parse_datetime(value) if isinstance(value, str) else None
 
 
 def _str(value: Any) -> str | None:

@@ -37,7 +37,7 @@ from bot.ui.limits import CHOICE_NAME, CHOICES
 from bot.ui.options import Quality
 from bot.ui.respond import deferring, send
 from bot.ui.text import md, shorten
-from bot.ui.tree import NO_MENTIONS
+from bot.ui.tree import NO_MENTIONS, require_manager
 
 if TYPE_CHECKING:
     from bot.ui.bot import NewsBot
@@ -127,11 +127,7 @@ class DigestCog(commands.Cog):
         self.query = bot.services.query
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        if not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+        return require_manager(interaction)
 
     @staticmethod
     def _check_channel(interaction: discord.Interaction, channel: discord.TextChannel) -> None:

@@ -22,6 +22,7 @@ from bot.ui.limits import CHOICE_NAME, CHOICES, join_lines
 from bot.ui.respond import deferring, send
 from bot.ui.text import md, plain, timestamp
 from bot.ui.text import shorten as ui_shorten
+from bot.ui.tree import require_manager
 
 if TYPE_CHECKING:
     from bot.ui.bot import NewsBot
@@ -87,11 +88,7 @@ class FeedCog(commands.Cog):
         self.service = service
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        if not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+        return require_manager(interaction)
 
     async def _reply(self, interaction: discord.Interaction, shown: Rendered) -> None:
         await send(interaction, shown, ephemeral=True)
