@@ -1,0 +1,253 @@
+"""Article rows: the upsert of an article's own row, its topics and images, and its related items.
+
+Synchronous functions of a ``sqlite3.Connection`` inside the caller's transaction; used by
+:mod:`bot.storage.articles` for files and for feed entries alike.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from bot.domain.models import Article, Provider, RelatedItem, SourceFile
+
+_CHUNK = 500  # sqlite's default limit on host parameters is 32766; stay far below it
+
+
+def _ts(dt) -> int | None:
+    return None if dt is None else int(dt.timestamp())
+
+
+def _version_key(article: Article, mtime_ns: int) -> str:
+    return f"{_ts(article.published_at):012d}:{mtime_ns:020d}"
+
+
+class _Lookups:
+    """Per-batch caches: providers and topics (both tiny tables), and the ids of article rows
+    (related lists mostly name other articles, whose rows a related item never overwrites)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.providers: dict[str, int] = {}
+        self.topics: dict[str, int] = {}
+        self.articles: dict[str, int] = {}
+
+    def provider_id(self, provider: Provider | None) -> int | None:
+        if provider is None:
+            return None
+        key = (provider.domain or provider.name).casefold()
+        found = self.providers.get(key)
+        if found is None:
+            row = self.conn.execute(
+                "INSERT INTO providers(key, name, domain) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET name = excluded.name "
+                "WHERE providers.name IS NOT excluded.name RETURNING id",
+                (key, provider.name, provider.domain),
+            ).fetchone()
+            if row is None:
+                row = self.conn.execute("SELECT id FROM providers WHERE key = ?", (key,)).fetchone()
+            found = self.providers[key] = row[0]
+        return found
+
+    def topic_id(self, name: str) -> int:
+        key = name.casefold()
+        found = self.topics.get(key)
+        if found is None:
+            row = self.conn.execute(
+                "INSERT INTO topics(key, name) VALUES (?, ?) "
+                "ON CONFLICT(key) DO NOTHING RETURNING id",
+                (key, name),
+            ).fetchone()
+            if row is None:
+                row = self.conn.execute("SELECT id FROM topics WHERE key = ?", (key,)).fetchone()
+            found = self.topics[key] = row[0]
+        return found
+
+
+_ARTICLE_FIELDS = (
+    "title, excerpt, published_at, provider_id, quality, heat, image_url, type, category, "
+    "body, removed"
+)
+
+
+def _owned_elsewhere(conn: sqlite3.Connection, item_id: int, version: str, path: str) -> bool:
+    """Whether the stored version of ``item_id`` is that of a file other than ``path``."""
+    row = conn.execute(
+        "SELECT 1 FROM files WHERE item_id = ? AND version_key = ? AND path != ? "
+        "AND error IS NULL LIMIT 1",
+        (item_id, version, path),
+    ).fetchone()
+    return row is not None
+
+
+def _upsert_article(
+    conn: sqlite3.Connection,
+    lookups: _Lookups,
+    article: Article,
+    source: SourceFile,
+    now: int,
+) -> tuple[int, str]:
+    """Insert or update one article row; returns (item id, 'new' | 'updated' | 'unchanged').
+
+    A url first stored as a related item becomes an article "first seen" now: digests select by
+    first-seen time, and the related row's older time would keep it out of every digest.
+    """
+    mtime_ns = source.mtime_ns
+    values = (
+        article.title,
+        article.excerpt,
+        _ts(article.published_at),
+        lookups.provider_id(article.provider),
+        article.quality,
+        article.heat,
+        article.image_url,
+        article.type,
+        article.category,
+        article.body or None,
+        int(article.removed),
+    )
+    version = _version_key(article, mtime_ns)
+    row = conn.execute(
+        f"SELECT id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url = ?",
+        (article.url,),
+    ).fetchone()
+    if row is None:
+        (item_id,) = conn.execute(
+            f"INSERT INTO items(url, {_ARTICLE_FIELDS}, is_article, version_key, first_seen_at, "
+            "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?) RETURNING id",
+            (article.url, *values, version, now, now),
+        ).fetchone()
+        outcome = "new"
+    else:
+        item_id, is_article, old_version = row[0], row[1], row[2]
+        if (
+            is_article
+            and old_version is not None
+            and version < old_version
+            and _owned_elsewhere(conn, item_id, old_version, source.path)
+        ):
+            return item_id, "unchanged"  # an older copy of an article another file carries
+        if not is_article:
+            conn.execute(
+                "UPDATE items SET title=?, excerpt=?, published_at=?, provider_id=?, quality=?, "
+                "heat=?, image_url=?, type=?, category=?, body=?, removed=?, is_article=1, "
+                "version_key=?, first_seen_at=?, updated_at=? WHERE id=?",
+                (*values, version, now, now, item_id),
+            )
+            outcome = "new"
+        elif tuple(row[3:]) == values:
+            if version != old_version:
+                conn.execute("UPDATE items SET version_key = ? WHERE id = ?", (version, item_id))
+            outcome = "unchanged"
+        else:
+            conn.execute(
+                "UPDATE items SET title=?, excerpt=?, published_at=?, provider_id=?, quality=?, "
+                "heat=?, image_url=?, type=?, category=?, body=?, removed=?, is_article=1, "
+                "version_key=?, updated_at=? WHERE id=?",
+                (*values, version, now, item_id),
+            )
+            outcome = "updated"
+    _replace_topics_and_images(conn, lookups, item_id, article)
+    return item_id, outcome
+
+
+def _replace_topics_and_images(
+    conn: sqlite3.Connection, lookups: _Lookups, item_id: int, article: Article
+) -> None:
+    topic_ids = sorted({lookups.topic_id(t) for t in article.topics})
+    old_topics = [
+        r[0]
+        for r in conn.execute(
+            "SELECT topic_id FROM item_topics WHERE item_id = ? ORDER BY topic_id", (item_id,)
+        )
+    ]
+    if old_topics != topic_ids:
+        conn.execute("DELETE FROM item_topics WHERE item_id = ?", (item_id,))
+        conn.executemany(
+            "INSERT INTO item_topics(item_id, topic_id) VALUES (?, ?)",
+            [(item_id, t) for t in topic_ids],
+        )
+    images = [(item_id, i, im.url, im.width, im.height) for i, im in enumerate(article.images)]
+    old_images = [
+        tuple(r)
+        for r in conn.execute(
+            "SELECT item_id, position, url, width, height FROM images WHERE item_id = ? "
+            "ORDER BY position",
+            (item_id,),
+        )
+    ]
+    if old_images != images:
+        conn.execute("DELETE FROM images WHERE item_id = ?", (item_id,))
+        conn.executemany("INSERT INTO images VALUES (?, ?, ?, ?, ?)", images)
+
+
+def _upsert_related(
+    conn: sqlite3.Connection, lookups: _Lookups, items: dict[str, RelatedItem], now: int
+) -> dict[str, int]:
+    """Insert related items as rows (an existing article row is never overwritten); url -> id."""
+    ids: dict[str, int] = {}
+    unknown = []
+    for url in items:
+        known = lookups.articles.get(url)
+        if known is None:
+            unknown.append(url)
+        else:
+            ids[url] = known
+    for url, (item_id, is_article) in _rows_for_urls(conn, unknown).items():
+        if is_article:
+            ids[url] = lookups.articles[url] = item_id
+    rows = [
+        (
+            url,
+            r.title,
+            r.excerpt,
+            _ts(r.published_at),
+            lookups.provider_id(r.provider),
+            r.quality,
+            r.image_url,
+            r.type,
+            now,
+            now,
+        )
+        for url, r in items.items()
+        if url not in ids
+    ]
+    if not rows:
+        return ids
+    conn.executemany(
+        "INSERT INTO items(url, title, excerpt, published_at, provider_id, quality, image_url, "
+        "type, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(url) DO UPDATE SET title=excluded.title, excerpt=excluded.excerpt, "
+        "published_at=excluded.published_at, provider_id=excluded.provider_id, "
+        "quality=excluded.quality, image_url=excluded.image_url, type=excluded.type, "
+        "updated_at=excluded.updated_at "
+        "WHERE items.is_article = 0 AND (items.title IS NOT excluded.title "
+        "OR items.excerpt IS NOT excluded.excerpt OR items.quality IS NOT excluded.quality "
+        "OR items.published_at IS NOT excluded.published_at "
+        "OR items.provider_id IS NOT excluded.provider_id "
+        "OR items.image_url IS NOT excluded.image_url)",
+        rows,
+    )
+    ids.update(ids_for_urls(conn, [row[0] for row in rows]))
+    return ids
+
+
+def _rows_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, tuple[int, int]]:
+    found: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(urls), _CHUNK):
+        chunk = urls[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for url, item_id, is_article in conn.execute(
+            f"SELECT url, id, is_article FROM items WHERE url IN ({marks})", chunk
+        ):
+            found[url] = (item_id, is_article)
+    return found
+
+
+def ids_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for start in range(0, len(urls), _CHUNK):
+        chunk = urls[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        ids.update(conn.execute(f"SELECT url, id FROM items WHERE url IN ({marks})", chunk))
+    return ids
