@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bot.domain.coordination import parse_shards
+
 DEFAULT_CONFIG_FILE = "config.toml"
 
 
@@ -44,12 +46,15 @@ class DiscordConfig:
     dev_guild_id: int = 0
     api_base: str = ""
     gateway_url: str = ""
+    shard_ids: str = ""  # "" = all shards; "0,2" or "0-3"; "none" = no gateway (a worker)
+    shard_count: int = 0  # 0 = as Discord recommends
 
     def __repr__(self) -> str:  # never show the token, even by accident in a log line
         return (
             f"DiscordConfig(token={'<set>' if self.token else '<unset>'}, "
             f"dev_guild_id={self.dev_guild_id}, api_base={self.api_base!r}, "
-            f"gateway_url={self.gateway_url!r})"
+            f"gateway_url={self.gateway_url!r}, shard_ids={self.shard_ids!r}, "
+            f"shard_count={self.shard_count})"
         )
 
 
@@ -100,6 +105,16 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CoordinationConfig:
+    """Several processes on one PostgreSQL database (docs/scaling.md)."""
+
+    leader_ttl_seconds: float = 15.0
+    heartbeat_seconds: float = 5.0
+    claim_ttl_seconds: float = 30.0
+    send_rate: float = 48.0  # digest posts per second, all processes together
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     format: str = "text"  # "text" or "json"
 
@@ -112,6 +127,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    coordination: CoordinationConfig = field(default_factory=CoordinationConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     log_level: str = "INFO"
     source: str = "<defaults>"
@@ -124,6 +140,7 @@ _SECTIONS: dict[str, type] = {
     "digest": DigestConfig,
     "feeds": FeedsConfig,
     "http": HttpConfig,
+    "coordination": CoordinationConfig,
     "logging": LoggingConfig,
 }
 # (section, key) -> the allowed values of a string
@@ -137,6 +154,11 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("ingest", "max_file_bytes"): (1, 1 << 31),
     ("ingest", "workers"): (0, 64),
     ("discord", "dev_guild_id"): (0, 1 << 64),
+    ("discord", "shard_count"): (0, 1 << 16),
+    ("coordination", "leader_ttl_seconds"): (1, 600),
+    ("coordination", "heartbeat_seconds"): (0.1, 120),
+    ("coordination", "claim_ttl_seconds"): (1, 3600),
+    ("coordination", "send_rate"): (0.1, 50),
     ("digest", "grace_hours"): (0, 24 * 7),
     ("digest", "max_subscriptions_per_guild"): (1, 1000),
     ("digest", "default_max_stories"): (1, 25),
@@ -197,6 +219,18 @@ def _section(name: str, cls: type, raw: Any, file: str) -> Any:
     section = replace(defaults, **values)
     if isinstance(section, HttpConfig):
         _check_http(section, where)
+    if isinstance(section, CoordinationConfig) and (
+        section.heartbeat_seconds * 2 > section.leader_ttl_seconds
+    ):
+        raise ConfigError(
+            f"{where} heartbeat_seconds: must be at most half of leader_ttl_seconds "
+            f"({section.heartbeat_seconds:g} > {section.leader_ttl_seconds:g} / 2)"
+        )
+    if isinstance(section, DiscordConfig) and section.shard_ids:
+        try:
+            parse_shards(section.shard_ids, section.shard_count or None)
+        except ValueError as exc:
+            raise ConfigError(f"{where} shard_ids: {exc}") from None
     return section
 
 

@@ -66,6 +66,14 @@ def job_id(sub_id: int) -> str:
     return f"digest:{sub_id}"
 
 
+RESYNC_JOB = "digest-resync"
+
+
+def _job_key(sub: Subscription) -> tuple[object, ...]:
+    """What a subscription's job depends on."""
+    return (sub.time, sub.zone.key, sub.state, sub.name)
+
+
 class DigestScheduler:
     """Owns the AsyncIOScheduler; ``clock`` gives the ``now`` each job runs with."""
 
@@ -82,13 +90,27 @@ class DigestScheduler:
         self._catch_up: asyncio.Task[list[RunResult]] | None = None
         self._running: set[asyncio.Task[object]] = set()
         self._listening = False
+        self._active = False  # jobs are scheduled (this process plans digests)
+        self.resync_seconds: float | None = None  # re-read the subscriptions this often
+        self._known: dict[int, tuple[object, ...]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, *, catch_up: bool = True) -> None:
         """Build the jobs from the database, start the scheduler, and start the catch-up pass."""
         subs = await self.service.all_subscriptions()
+        self._active = True
         for sub in subs:
             self.schedule(sub)
+        if self.resync_seconds:
+            self.scheduler.add_job(
+                self.resync,
+                "interval",
+                seconds=self.resync_seconds,
+                id=RESYNC_JOB,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
         if not self._listening:
             self.service.add_listener(self._on_change)
             self._listening = True
@@ -111,6 +133,40 @@ class DigestScheduler:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def suspend(self) -> None:
+        """Stop planning digests at once (this process is no longer the scheduler leader): the
+        jobs are removed and the planning under way cancelled. Runs already planned stay open
+        in the ledger; whoever claims them posts them."""
+        self._active = False
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest:") or job.id == RESYNC_JOB:
+                job.remove()
+        self._known.clear()
+        tasks = [t for t in (self._catch_up, *self._running) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        log.info("digest scheduler suspended (not the scheduler leader)")
+
+    async def resync(self) -> int:
+        """Make the jobs match the database (subscriptions changed by other processes); the
+        number of jobs added, replaced or removed."""
+        if not self._active:
+            return 0
+        subs = {s.id: s for s in await self.service.all_subscriptions()}
+        changed = 0
+        for sub_id in set(self._known) - set(subs):
+            self.unschedule(sub_id)
+            self._known.pop(sub_id, None)
+            changed += 1
+        for sub in subs.values():
+            if self._known.get(sub.id) != _job_key(sub):
+                self.schedule(sub)
+                changed += 1
+        return changed
 
     def extension(self) -> Callable[[Any], Awaitable[None]]:
         """A NewsBot extension: start the scheduler with the bot, when it is serving."""
@@ -160,6 +216,7 @@ class DigestScheduler:
 
     def schedule(self, sub: Subscription) -> None:
         """Add or replace the job of ``sub`` (removing it when the subscription is paused)."""
+        self._known[sub.id] = _job_key(sub)
         if sub.state is SubscriptionState.PAUSED:
             self.unschedule(sub.id)
             return
@@ -190,7 +247,10 @@ class DigestScheduler:
         return None if job is None else job.next_run_time
 
     def _on_change(self, sub_id: int, sub: Subscription | None) -> None:
+        if not self._active:  # another process plans the digests: it resyncs from the database
+            return
         if sub is None:
+            self._known.pop(sub_id, None)
             self.unschedule(sub_id)
         else:
             self.schedule(sub)

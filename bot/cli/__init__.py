@@ -177,6 +177,19 @@ def _register_bot_commands(sub: argparse._SubParsersAction) -> None:
         return handler
 
     p = sub.add_parser("run", help="connect to Discord and answer slash commands until stopped")
+    p.add_argument(
+        "--shard-ids",
+        metavar="IDS",
+        help="the gateway shards this process runs, e.g. 0,1 or 0-3 (needs --shard-count); "
+        "'none': no gateway, a background worker for digests, feeds and rescans "
+        "(default: [discord] shard_ids, else all shards)",
+    )
+    p.add_argument(
+        "--shard-count",
+        type=int,
+        metavar="N",
+        help="the total number of shards (default: [discord] shard_count, else Discord's count)",
+    )
     p.set_defaults(handler=lazy("cmd_run"))
     p = sub.add_parser("sync-commands", help="register the slash commands with Discord")
     p.add_argument(

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import discord
 import yarl
@@ -23,17 +24,28 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import Config, DiscordConfig
+from bot.domain.coordination import Shards, parse_shards
 from bot.ops.health import Heartbeat
 from bot.ops.metrics import Metrics
 from bot.ops.service import Ops, serve_ops
 from bot.scheduler import DigestScheduler, FeedScheduler
+from bot.services.coordination import Coordinator, SharedPacer, SoleProcess
 from bot.services.digest import DigestService
+from bot.services.digest_workers import DeliveryWorker
 from bot.services.feeds import FeedService
 from bot.services.ingest import IngestService
 from bot.services.query import QueryService
 from bot.storage.backup import DatabaseInUse, run_lock
+from bot.storage.coordination import Coordination
 from bot.storage.db import StorageError, open_database
-from bot.ui.bot import INVITE_PERMISSIONS, CloseHook, Extension, NewsBot, Services
+from bot.ui.bot import (
+    INVITE_PERMISSIONS,
+    CloseHook,
+    Extension,
+    NewsBot,
+    Services,
+    ShardedNewsBot,
+)
 from bot.ui.cogs.digest import setup_digests
 from bot.ui.cogs.feeds import setup_feeds
 
@@ -71,6 +83,14 @@ REVOKED_TOKEN = (
 # The longest rate limit discord.py waits out; longer ones (a global 429 of a day) raise, and the
 # digest delivery retries later within its grace period instead of stalling every digest.
 RATE_LIMIT_WAIT = 60.0
+# With a shared database the leader re-reads the subscriptions this often (changes made through
+# another process's slash commands reach its jobs within this delay).
+RESYNC_SECONDS = 30.0
+
+
+def is_shared_target(target: str) -> bool:
+    """A database several processes may share (PostgreSQL), as opposed to a SQLite file."""
+    return str(target).startswith(("postgresql://", "postgres://"))
 
 
 def point_at_endpoints(cfg: DiscordConfig) -> None:
@@ -89,10 +109,14 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
     """
     extensions: list[Extension] = []
     hooks: list[CloseHook] = []
+    coordinator = services.extra.get("coordinator")
+    scheduler: DigestScheduler | None = None
     if services.digests is not None:
         scheduler = DigestScheduler(services.digests)
         services.extra["scheduler"] = scheduler  # the composition root adds the health heartbeat
-        extensions += [setup_digests, scheduler.extension()]
+        extensions.append(setup_digests)
+        if coordinator is None:
+            extensions.append(scheduler.extension())
         hooks.append(scheduler.close_hook())
     feeds = services.extra.get("feeds")
     if feeds is not None:
@@ -104,21 +128,70 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
             extensions.append(setup_feeds)
         extensions.append(poller.extension())
         hooks.append(poller.close_hook())
+    if coordinator is not None:
+        extension, hook = coordination_extension(coordinator, scheduler, services)
+        extensions.append(extension)
+        hooks.append(hook)
     return extensions, hooks
+
+
+def coordination_extension(
+    coordinator: Coordinator | SoleProcess, scheduler: DigestScheduler | None, services: Services
+) -> tuple[Extension, CloseHook]:
+    """The leader-only work (digest planning, rescans) follows the scheduler lease; with a
+    shared database every process also runs a delivery worker claiming open digest runs."""
+    worker = None
+    if coordinator.shared and services.digests is not None:
+        assert isinstance(coordinator, Coordinator)
+        worker = DeliveryWorker(services.digests, coordinator)
+        if scheduler is not None:
+            scheduler.resync_seconds = RESYNC_SECONDS
+
+    async def start(bot: NewsBot) -> None:
+        if not bot.serving:
+            return
+        if scheduler is not None:
+            coordinator.on_elected.append(scheduler.start)
+            coordinator.on_deposed.append(scheduler.suspend)
+
+        async def start_rescan() -> None:
+            bot.rescanner.start()
+
+        coordinator.on_elected.append(start_rescan)
+        coordinator.on_deposed.append(bot.rescanner.stop)
+        await coordinator.start()
+        if worker is not None:
+            worker.start()
+
+    async def stop(_bot: NewsBot) -> None:
+        if worker is not None:
+            await worker.stop()
+        await coordinator.stop()
+
+    return start, stop
 
 
 @asynccontextmanager
 async def open_bot(
-    config: Config, *, serving: bool = True, database: str | None = None
+    config: Config,
+    *,
+    serving: bool = True,
+    database: str | None = None,
+    shards: Shards | None = None,
 ) -> AsyncIterator[NewsBot]:
     """Run lock -> database -> services -> bot -> ops (health, metrics), closed in reverse order.
+
+    A SQLite file is held under the run lock (a second ``newsbot run`` on it is refused); on a
+    PostgreSQL database several processes coordinate through it (leases and claims, see
+    ``bot.services.coordination``). ``shards``: the gateway shards of this process.
 
     When serving with ``[http] listen`` set, metrics are collected (the services report to them)
     and the health/metrics server runs; ``bot.services.extra["ops"]`` is the :class:`Ops`.
     """
     async with AsyncExitStack() as stack:
         path = database or config.database.path
-        if serving:
+        shared = is_shared_target(path)
+        if serving and not shared:
             try:
                 await asyncio.to_thread(stack.enter_context, run_lock(path))
             except DatabaseInUse as exc:
@@ -137,6 +210,8 @@ async def open_bot(
             ),
         )
         services.extra["feeds"] = FeedService(db, config.feeds, workers=config.ingest.workers)
+        if serving:
+            _coordinate(config, db, services, shared)
         ops = Ops(Metrics(), Heartbeat()) if serving and config.http.listen else None
         if ops is not None:
             services.ingest.events = ops.metrics
@@ -146,13 +221,21 @@ async def open_bot(
             services.extra["health"] = ops.health  # where other parts add checks (feeds)
             services.extra["feeds"].events = ops.metrics
         extensions, close_hooks = build_extensions(config, services)
-        bot = NewsBot(
+        options: dict[str, Any] = {}
+        bot_class: type[NewsBot] = NewsBot
+        if serving and shards is not None and shards.sharded:
+            bot_class = ShardedNewsBot
+            options.update(shard_ids=list(shards.ids) if shards.ids else None)
+            options.update(shard_count=shards.count)
+        bot = bot_class(
             services=services,
             config=config,
             extensions=extensions,
             on_close=close_hooks,
             serving=serving,
+            coordinated=serving,
             max_ratelimit_timeout=RATE_LIMIT_WAIT,
+            **options,
         )
         await stack.enter_async_context(bot)  # closed (bot.close) before the database
         if ops is not None:
@@ -164,6 +247,29 @@ async def open_bot(
             ops.add_scrape_hooks(db)
             await stack.enter_async_context(serve_ops(config, ops))  # closed before the bot
         yield bot
+
+
+def _coordinate(config: Config, db, services: Services, shared: bool) -> None:
+    """The process coordination: on a shared database a :class:`Coordinator` (leases, claims,
+    shared send pacing); on a SQLite file (this process alone) a :class:`SoleProcess`."""
+    cfg = config.coordination
+    if not shared:
+        services.extra["coordinator"] = SoleProcess()
+        return
+    coordinator = Coordinator(
+        db,
+        leader_ttl=cfg.leader_ttl_seconds,
+        claim_ttl=cfg.claim_ttl_seconds,
+        every=cfg.heartbeat_seconds,
+    )
+    services.extra["coordinator"] = coordinator
+    services.extra["pacer"] = SharedPacer(
+        Coordination(db), cfg.send_rate, members=lambda: coordinator.members
+    )
+    if services.digests is not None:
+        services.digests.delivery.claims = coordinator
+    services.extra["feeds"].claims = coordinator
+    log.info("process %s coordinates through the database", coordinator.holder)
 
 
 def _handle_signals(bot: NewsBot, gateway: asyncio.Task[None]) -> Callable[[], None]:
@@ -224,15 +330,21 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     if not token:
         print(NO_TOKEN, file=sys.stderr)
         return EXIT_USAGE
+    try:
+        shards = choose_shards(args, config.discord)
+    except ValueError as exc:
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     point_at_endpoints(config.discord)
     log.info(
-        "starting newsbot: database %s, sources %s, rescan every %g min",
+        "starting newsbot: database %s, sources %s, rescan every %g min, %s",
         config.database.path,
         ", ".join(config.ingest.sources),
         config.ingest.rescan_minutes,
+        describe_shards(shards),
     )
     try:
-        code = await _run(config, token)
+        code = await _run(config, token, shards)
     except OSError as exc:  # e.g. the health server's port is taken
         print(f"newsbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -241,9 +353,43 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     return code
 
 
-async def _run(config: Config, token: str) -> int:
-    async with open_bot(config) as bot:
-        gateway = asyncio.create_task(bot.start(token), name="newsbot-gateway")
+def choose_shards(args: argparse.Namespace, cfg: DiscordConfig) -> Shards:
+    """``--shard-ids`` / ``--shard-count`` over ``[discord] shard_ids`` / ``shard_count``;
+    ValueError naming the option or key that is wrong."""
+    ids = getattr(args, "shard_ids", None)
+    count = getattr(args, "shard_count", None)
+    where = (
+        "--shard-ids/--shard-count"
+        if ids is not None or count is not None
+        else ("[discord] shard_ids/shard_count")
+    )
+    if ids is None:
+        ids = cfg.shard_ids
+    if count is None:
+        count = cfg.shard_count or None
+    try:
+        return parse_shards(ids, count)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def describe_shards(shards: Shards) -> str:
+    if not shards.gateway:
+        return "no gateway (a background worker: --shard-ids none)"
+    if not shards.sharded:
+        return "one unsharded gateway connection"
+    ids = "all shards" if shards.ids is None else "shards " + ",".join(map(str, shards.ids))
+    count = "as many as Discord recommends" if shards.count is None else f"of {shards.count}"
+    return f"gateway {ids} {count}"
+
+
+async def _run(config: Config, token: str, shards: Shards | None = None) -> int:
+    async with open_bot(config, shards=shards) as bot:
+        if shards is not None and not shards.gateway:
+            connect = bot.run_without_gateway(token)
+        else:
+            connect = bot.start(token)
+        gateway = asyncio.create_task(connect, name="newsbot-gateway")
         remove_handlers = _handle_signals(bot, gateway)
         try:
             await gateway

@@ -366,6 +366,17 @@ class DigestService(DigestSubscriptions):
         results = await asyncio.gather(*jobs)
         return [r for r in results if r.status != "noop"]
 
+    async def resume_run(self, run_id: int) -> RunResult | None:
+        """Post (or, past its grace period, fail) the open run ``run_id``, e.g. one a worker
+        claimed because its claimer died; None when it is gone or no longer open."""
+        run = await self._db(store.get_run, run_id)
+        if run is None or not run.is_open:
+            return None
+        sub = await self._subscription_or_none(run.subscription_id)
+        if sub is None:
+            return None
+        return await self._resume(sub, run, self.clock())
+
     async def _resume(self, sub: Subscription, run: DigestRun, now: datetime) -> RunResult:
         late = now - run.scheduled_for
         if late <= self.grace and sub.state is not SubscriptionState.PAUSED:

@@ -33,6 +33,7 @@ import time as _time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.domain.digest import DigestRun, RunStatus, Subscription, SubscriptionState
 from bot.domain.digest_messages import MessagePlan, part_nonce, without_refused
@@ -79,6 +80,11 @@ Listener = Callable[[int, Subscription | None], None]
 Checkpoint = Callable[[str], None]
 
 
+class RunClaims(Protocol):
+    async def claim_run(self, run_id: int) -> bool: ...
+    async def release_run(self, run_id: int) -> None: ...
+
+
 def _no_checkpoint(_step: str) -> None:
     return None
 
@@ -119,7 +125,11 @@ class Deliverer:
         self.later_delays = tuple(later_delays)
         self.grace = grace
         self.checkpoint: Checkpoint = _no_checkpoint
+        # Claims on runs shared with other processes (``services.coordination``); None: this
+        # process alone posts.
+        self.claims: RunClaims | None = None
         self._changed = changed
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._inflight: set[int] = set()
         self._stopping = False
@@ -162,6 +172,12 @@ class Deliverer:
             self._idle_event().set()
 
     # -- delivery -------------------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        """How many more runs this process could start posting now (a claiming worker takes
+        no more than this)."""
+        return 0 if self._stopping else max(0, self.concurrency - len(self._inflight))
+
     async def deliver(self, sub: Subscription, run: DigestRun) -> RunResult:
         """Post the messages of ``run`` not yet sent (bounded concurrency across runs)."""
         if not run.is_open or run.id in self._inflight:
@@ -173,13 +189,38 @@ class Deliverer:
         self._inflight.add(run.id)
         try:
             async with self._slots:
-                # Re-read the row: ``run`` may be stale (another caller finished it meanwhile).
-                fresh = await self.db.run(store.guarded(store.get_run), run.id)
-                if fresh is None or not fresh.is_open:
-                    return RunResult(sub.id, "noop", run.id)
-                return await self._post_run(sub, fresh)
+                if not await self._claim(run.id):
+                    return RunResult(sub.id, "noop", run.id, error="claimed by another process")
+                try:
+                    # Re-read the row: ``run`` may be stale (another caller finished it).
+                    fresh = await self.db.run(store.guarded(store.get_run), run.id)
+                    if fresh is None or not fresh.is_open:
+                        return RunResult(sub.id, "noop", run.id)
+                    return await self._post_run(sub, fresh)
+                finally:
+                    await self._release(run.id)
         finally:
             self._inflight.discard(run.id)
+
+    async def _claim(self, run_id: int) -> bool:
+        """Claim the run for this process (taken inside a delivery slot, so that a process
+        holds no more claims than it is posting). A claim error: not posted here now (the run
+        stays open; this process or another claims it later)."""
+        if self.claims is None:
+            return True
+        try:
+            return await self.claims.claim_run(run_id)
+        except Exception as exc:
+            log.warning("digest run %d: could not be claimed: %s", run_id, exc)
+            return False
+
+    async def _release(self, run_id: int) -> None:
+        if self.claims is None:
+            return
+        try:
+            await asyncio.shield(self.claims.release_run(run_id))
+        except Exception as exc:  # it expires by itself
+            log.warning("digest run %d: the claim could not be released: %s", run_id, exc)
 
     async def _post_run(self, sub: Subscription, run: DigestRun) -> RunResult:
         started = _time.perf_counter()

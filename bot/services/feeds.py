@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bot.config import FeedsConfig, FeedSourceConfig
 from bot.domain.feeds import (
@@ -52,6 +53,11 @@ IN_FLIGHT = 200  # feeds fetched/parsed ahead of the writer, at most (or 2 x con
 FetcherFactory = Callable[[], FeedFetcher]
 
 
+class FeedClaims(Protocol):
+    async def claim_feeds(self, feed_ids: list[int], due_at: int) -> list[int]: ...
+    async def release_feeds(self, feed_ids: list[int]) -> None: ...
+
+
 class FeedService:
     def __init__(
         self,
@@ -72,6 +78,9 @@ class FeedService:
         self.parallel = cores > 1
         self._lock = asyncio.Lock()
         self.events: Events = NO_EVENTS  # metrics sink, set by the composition root
+        # Per-feed claims shared with other processes (``services.coordination``): a due feed
+        # is polled by the one process that claimed it. None: this process alone polls.
+        self.claims: FeedClaims | None = None
 
     def _default_fetcher(self) -> FeedFetcher:
         c = self.config
@@ -192,7 +201,20 @@ class FeedService:
                 chosen = list(feeds.values())
             else:
                 chosen = await self.repo.due(self._now())
+                if self.claims is not None and chosen:
+                    return await self._poll_claimed(self.claims, chosen)
             return await self._poll(chosen)
+
+    async def _poll_claimed(self, claims: FeedClaims, due: list[Feed]) -> PollReport:
+        """Poll those of the due feeds this process claims (claimed and found still due in one
+        transaction); the claims are given back once the outcomes are written."""
+        ids = set(await claims.claim_feeds([f.id for f in due], self._now()))
+        mine = [f for f in due if f.id in ids]
+        try:
+            return await self._poll(mine)
+        finally:
+            if ids:
+                await asyncio.shield(claims.release_feeds(sorted(ids)))
 
     def _executor(self, n: int) -> Executor:
         if self.parallel and n >= PROCESS_THRESHOLD:

@@ -355,6 +355,23 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX feed_entries_item ON feed_entries(item_id);
     """,
+    # 8: coordination of several processes (bot/storage/coordination.py): leases and claims
+    # (the scheduler leader, digest runs being posted, feeds being polled, process
+    # memberships) and the global send pacing. Seconds as floats: leases are sub-second.
+    """
+    CREATE TABLE leases (
+        name         TEXT PRIMARY KEY,        -- 'scheduler', 'run:<id>', 'feed:<id>', 'member:<p>'
+        holder       TEXT NOT NULL,           -- host:pid:random
+        expires_at   DOUBLE PRECISION NOT NULL,
+        token        BIGINT NOT NULL,         -- fencing token: +1 on every change of holder
+        acquired_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX leases_holder ON leases(holder, expires_at);
+    CREATE TABLE rate_slots (
+        name  TEXT PRIMARY KEY,               -- e.g. 'discord-global'
+        tat   DOUBLE PRECISION NOT NULL       -- the next free send slot (GCRA)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -64,9 +64,12 @@ class NewsBot(commands.Bot):
         extensions: Sequence[Extension] = (),
         on_close: Sequence[CloseHook] = (),
         serving: bool = True,
+        coordinated: bool = False,
         page_timeout: float = DEFAULT_TIMEOUT,
         **options: Any,
     ) -> None:
+        """``coordinated``: the rescan is leader-only work, started and stopped by the
+        process coordination (an extension), not at setup."""
         options.setdefault("intents", intents())
         # newsbot never joins voice: skip discord.py's start-up warnings about voice libraries
         discord.VoiceClient.warn_nacl = False
@@ -81,6 +84,7 @@ class NewsBot(commands.Bot):
         self.services = services
         self.config = config
         self.serving = serving
+        self.coordinated = coordinated
         self.page_timeout = page_timeout
         self.setup_extensions: list[Extension] = list(extensions)
         self.close_hooks: list[CloseHook] = list(on_close)
@@ -88,6 +92,7 @@ class NewsBot(commands.Bot):
             services.ingest, config.ingest.sources, config.ingest.rescan_minutes * 60
         )
         self._shutdown: asyncio.Future[None] | None = None
+        self._closed = asyncio.Event()
 
     async def setup_hook(self) -> None:
         await self.add_cog(NewsCog(self))
@@ -96,7 +101,8 @@ class NewsBot(commands.Bot):
             await extension(self)
         if not self.serving:
             return
-        self.rescanner.start()
+        if not self.coordinated:
+            self.rescanner.start()
         if self.config.discord.dev_guild_id:
             await self.sync_dev_guild(self.config.discord.dev_guild_id)
 
@@ -109,6 +115,12 @@ class NewsBot(commands.Bot):
             log.warning("could not sync commands to dev guild %s: %s", guild_id, exc)
             return
         log.info("synced %d commands to dev guild %s", len(synced), guild_id)
+
+    async def run_without_gateway(self, token: str) -> None:
+        """A background worker (``--shard-ids none``): log in over REST (which runs the setup
+        hook: digests, feeds, coordination), connect no gateway, return once closed."""
+        await self.login(token)
+        await self._closed.wait()
 
     async def on_ready(self) -> None:
         user = self.user
@@ -136,3 +148,9 @@ class NewsBot(commands.Bot):
                 log.exception("a close hook failed")
         await self.rescanner.stop()
         await super().close()
+        self._closed.set()
+
+
+class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
+    """The bot over discord.py's AutoShardedBot: ``shard_ids`` (None: all) of ``shard_count``
+    shards (None: as many as Discord recommends), in this one process."""

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -80,9 +80,13 @@ def missing_permissions(channel: discord.abc.GuildChannel, me: discord.Member) -
 class DiscordPoster:
     """The digest service's :class:`~bot.services.digest.Poster`, over discord.py's HTTP client."""
 
-    def __init__(self, client: discord.Client, *, rate: float | None = GLOBAL_RATE) -> None:
+    def __init__(
+        self, client: discord.Client, *, rate: float | None = GLOBAL_RATE, pacer: Any = None
+    ) -> None:
+        """``pacer``: an object whose ``await wait()`` spaces the posts (e.g. the pacing shared
+        by every process on the database); default: a :class:`Pacer` at ``rate``."""
         self.client = client
-        self.pacer = Pacer(rate) if rate else None
+        self.pacer = pacer if pacer is not None else (Pacer(rate) if rate else None)
 
     async def post(self, channel_id: int, message: MessagePlan, *, nonce: str) -> int:
         if self.pacer is not None:
@@ -352,5 +356,5 @@ async def setup_digests(bot: NewsBot) -> None:
     service: DigestService | None = bot.services.digests
     if service is None:
         return
-    service.poster = DiscordPoster(bot)
+    service.poster = DiscordPoster(bot, pacer=bot.services.extra.get("pacer"))
     await bot.add_cog(DigestCog(bot, service))
