@@ -35,6 +35,8 @@ __all__ = [
     "greatest_sql",
     "is_postgres",
     "least_sql",
+    "nocase_key",
+    "nocase_param",
     "parse_target",
     "redact",
 ]
@@ -47,6 +49,18 @@ def dialect(conn: Any) -> Dialect:
 
 def is_postgres(conn: Any) -> bool:
     return not isinstance(conn, sqlite3.Connection)
+
+
+def nocase_key(conn: Any, expr: str) -> str:
+    """``expr`` as a case-insensitive sort and comparison key (matching the title indexes:
+    ``title COLLATE NOCASE`` on SQLite, ``lower(title) COLLATE "C"`` on PostgreSQL). Compare
+    it with :func:`nocase_param` values."""
+    return f'(lower({expr}) COLLATE "C")' if is_postgres(conn) else f"{expr} COLLATE NOCASE"
+
+
+def nocase_param(conn: Any) -> str:
+    """The placeholder that goes with :func:`nocase_key` (``?`` or ``lower(?)``)."""
+    return "lower(?)" if is_postgres(conn) else "?"
 
 
 def greatest_sql(conn: Any, a: str, b: str) -> str:
