@@ -28,7 +28,7 @@ from bot.ingest.wire import Unpacker
 from bot.services.events import NO_EVENTS, Events
 from bot.services.stories import finish_pending_rebuild
 from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
-from bot.storage.db import Database
+from bot.storage.db import Database, StorageBusy
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class IngestService:
         try:
             report.add(await self.db.run(write_batch, entries, int(self.clock())))
             return
-        except sqlite3.OperationalError:
+        except (StorageBusy, sqlite3.OperationalError):
             raise  # locked, disk full, I/O: nothing recorded; the next ingest retries
         except Exception:
             if len(entries) == 1:
@@ -291,7 +291,7 @@ class IngestService:
         for entry in entries:
             try:
                 report.add(await self.db.run(write_batch, [entry], int(self.clock())))
-            except sqlite3.OperationalError:
+            except (StorageBusy, sqlite3.OperationalError):
                 raise
             except Exception as exc:
                 source = entry[0]
