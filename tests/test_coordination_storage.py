@@ -4,7 +4,6 @@ independent connections on one database, as several processes have."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,8 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> str:
-    return str(tmp_path / "shared.db")
+def target(db_target: str) -> str:
+    return db_target
 
 
 async def test_a_lease_is_held_by_one_holder_until_it_expires(target: str) -> None:

@@ -38,6 +38,7 @@ from bot.services.query import QueryService
 from bot.storage.backup import DatabaseInUse, run_lock
 from bot.storage.coordination import Coordination
 from bot.storage.db import StorageError, open_database
+from bot.storage.dialect import parse_target
 from bot.ui.bot import (
     INVITE_PERMISSIONS,
     CloseHook,
@@ -90,7 +91,7 @@ RESYNC_SECONDS = 30.0
 
 def is_shared_target(target: str) -> bool:
     """A database several processes may share (PostgreSQL), as opposed to a SQLite file."""
-    return str(target).startswith(("postgresql://", "postgres://"))
+    return parse_target(str(target)).dialect == "postgresql"
 
 
 def point_at_endpoints(cfg: DiscordConfig) -> None:

@@ -35,6 +35,7 @@ from bot.domain.coordination import (
     run_claim,
 )
 from bot.storage.db import Database
+from bot.storage.dialect import is_postgres
 
 _ACQUIRE = (
     "INSERT INTO leases(name, holder, expires_at, token, acquired_at) VALUES (?, ?, ?, 1, ?) "
@@ -58,10 +59,6 @@ def _transaction(conn: Any) -> Iterator[Any]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def _is_postgres(conn: Any) -> bool:
-    return type(conn).__module__.startswith("bot.storage.pg")
 
 
 def _acquire(conn: Any, name: str, holder: str, now: float, ttl: float) -> int | None:
@@ -161,7 +158,7 @@ def claim_run(conn: Any, run_id: int, holder: str, now: float, ttl: float) -> bo
 
 def claim_runs(conn: Any, holder: str, now: float, ttl: float, limit: int) -> list[int]:
     """Claim up to ``limit`` open digest runs nobody holds (or whose claimer died), oldest first."""
-    lock = " FOR UPDATE OF r SKIP LOCKED" if _is_postgres(conn) else ""
+    lock = " FOR UPDATE OF r SKIP LOCKED" if is_postgres(conn) else ""
     with _transaction(conn):
         rows = conn.execute(
             "SELECT r.id FROM digest_runs r LEFT JOIN leases l ON l.name = ? || CAST(r.id AS TEXT) "

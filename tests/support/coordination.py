@@ -5,13 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
 
-from bot.config import DigestConfig
-from bot.services.digest import DigestService
 from bot.storage.db import Database, open_database
-
-NOW = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)
 
 
 class WallClock:
@@ -35,20 +30,27 @@ async def databases(target: str, n: int = 2) -> AsyncIterator[list[Database]]:
         yield [await stack.enter_async_context(open_database(target)) for _ in range(n)]
 
 
-async def open_runs(db: Database, count: int) -> list[int]:
-    """``count`` digest runs planned and not posted (one subscription each; an empty digest
-    is posted: ``post_when_empty``), their ids."""
-    service = DigestService(
-        db,
-        DigestConfig(post_when_empty=True, max_subscriptions_per_guild=1000),
-        clock=lambda: NOW,
-    )
+def _insert_runs(conn, count: int) -> list[int]:
+    conn.execute("BEGIN")
+    (sub_id,) = conn.execute(
+        "INSERT INTO digest_subscriptions(guild_id, channel_id, name, local_time, timezone, "
+        "max_stories, created_at, updated_at) VALUES (1, 100, 'Daily', '08:00', 'UTC', 10, 0, 0) "
+        "RETURNING id"
+    ).fetchone()
     ids = []
     for i in range(count):
-        sub = await service.subscribe(
-            guild_id=1, channel_id=100 + i, time="08:00", timezone="Europe/London"
-        )
-        planned = await service.plan_scheduled(sub.id, now=NOW)
-        assert planned is not None and planned[1].is_open
-        ids.append(planned[1].id)
+        (run_id,) = conn.execute(
+            "INSERT INTO digest_runs(subscription_id, local_date, kind, channel_id, "
+            "scheduled_for, window_start, window_end, status, created_at, updated_at) "
+            "VALUES (?, '2024-06-03', 'manual', ?, ?, 0, 0, 'planned', 0, 0) RETURNING id",
+            (sub_id, 100 + i, 1000 + i),
+        ).fetchone()
+        ids.append(int(run_id))
+    conn.execute("COMMIT")
     return ids
+
+
+async def open_runs(db: Database, count: int) -> list[int]:
+    """``count`` ledger rows of digests planned and not posted yet, their ids (written as SQL:
+    the ledger's own storage is tested elsewhere)."""
+    return await db.run(_insert_runs, count)

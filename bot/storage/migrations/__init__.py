@@ -23,6 +23,7 @@ _TITLES = (
     "a scheduled digest is unique per subscription and fire instant",
     "story ids never given twice, story centroids and term statistics, sent items",
     "sources of every kind, feed polling state, feed entries",
+    "leases and claims of several processes, the shared send pacing",
 )
 
 

@@ -347,4 +347,19 @@ POSTGRESQL_STEPS: tuple[str, ...] = (
     );
     CREATE INDEX feed_entries_item ON feed_entries(item_id);
     """,
+    # 8: coordination of several processes (the same text as SQLite's step 8)
+    """
+    CREATE TABLE leases (
+        name         TEXT PRIMARY KEY,
+        holder       TEXT NOT NULL,
+        expires_at   DOUBLE PRECISION NOT NULL,
+        token        BIGINT NOT NULL,
+        acquired_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX leases_holder ON leases(holder, expires_at);
+    CREATE TABLE rate_slots (
+        name  TEXT PRIMARY KEY,
+        tat   DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
