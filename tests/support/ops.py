@@ -56,9 +56,18 @@ def run_env(api_base: str, gateway_url: str, config: Path, **extra: str) -> dict
 class BotProcess:
     """``python -m bot [ARGS] run`` as a child process; stderr lines collected as they come."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], *args: str, preamble: str = "") -> None:
-        """``preamble``: Python run in the child before newsbot's ``main`` (to patch a sleep)."""
+    def __init__(
+        self,
+        cwd: Path,
+        env: dict[str, str],
+        *args: str,
+        preamble: str = "",
+        run_args: tuple[str, ...] = (),
+    ) -> None:
+        """``preamble``: Python run in the child before newsbot's ``main`` (to patch a sleep);
+        ``args`` go before ``run`` (global options), ``run_args`` after it."""
         self.preamble = preamble
+        self.run_args = run_args
         self.cwd = cwd
         self.env = env
         self.args = args
@@ -78,6 +87,7 @@ class BotProcess:
             *launch,
             *self.args,
             "run",
+            *self.run_args,
             cwd=self.cwd,
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
