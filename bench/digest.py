@@ -7,6 +7,7 @@ the floor the rate limits allow (total messages / 50 per s). Bars: build <= 2 s,
 1.2 x floor, zero duplicates, zero missing.
 
     python -m bench.digest [--subs 1000] [--stories 60] [--rate 48]
+    python -m bench.digest --processes 4 --pg ADMIN_URL --subs 10000   (bench/digest_multi.py)
 """
 
 from __future__ import annotations
@@ -136,7 +137,21 @@ def main() -> None:
     parser.add_argument("--subs", type=int, default=1000)
     parser.add_argument("--stories", type=int, default=60)
     parser.add_argument("--rate", type=float, default=48.0, help="client pacing, req/s (0: off)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="serve the digests with this many real `newsbot run` processes (needs --pg)",
+    )
+    parser.add_argument("--pg", metavar="URL", help="PostgreSQL admin url for --processes")
     args = parser.parse_args()
+    if args.processes:
+        if not args.pg:
+            parser.error("--processes needs --pg URL (several processes share a PostgreSQL)")
+        from bench.digest_multi import run_multi
+
+        ok = asyncio.run(run_multi(args.subs, args.stories, args.processes, args.pg))
+        sys.exit(0 if ok else 1)
     ok = asyncio.run(run(args.subs, args.stories, args.rate))
     sys.exit(0 if ok else 1)
 

@@ -212,7 +212,12 @@ async def open_bot(
         )
         services.extra["feeds"] = FeedService(db, config.feeds, workers=config.ingest.workers)
         if serving:
-            _coordinate(config, db, services, shared)
+            # Leases, claims and pacing on a connection of their own: a renewal never waits
+            # behind the writer's queue (10,000 digests being planned, an ingest).
+            coord_db = (
+                await stack.enter_async_context(open_database(path, readers=0)) if shared else db
+            )
+            _coordinate(config, coord_db, services, shared)
         ops = Ops(Metrics(), Heartbeat()) if serving and config.http.listen else None
         if ops is not None:
             services.ingest.events = ops.metrics

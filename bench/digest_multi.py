@@ -1,0 +1,169 @@
+"""Digest fan-out served by several real ``newsbot run`` processes on one PostgreSQL database.
+
+``python -m bench.digest --processes 4 --pg ADMIN_URL [--subs 10000]``: a scratch database is
+created on the server of ``ADMIN_URL`` (named ``$NEWSBOT_TEST_PG_PREFIX_bench_...``, dropped at the
+end), the corpus ingested, ``--subs`` subscriptions in as many channels (10 guilds) due 10 minutes
+ago; then one gateway process and ``processes - 1`` workers (``--shard-ids none``) start against
+the Discord API double (global limit 50 requests/s, 5 messages / 5 s per channel). The leader's
+catch-up plans every digest; every process claims runs and posts them, paced together through
+the database. Printed: delivery time (leader elected -> last message accepted) against the
+floor the global limit allows, duplicates and missing messages, then the time a new leader
+takes over after the leader is killed (SIGKILL). Bars: delivery <= 1.2 x floor, 0 duplicates,
+0 missing, takeover <= 30 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.digest import CHANNEL_LIMIT, GLOBAL_PER_S, TOPICS, write_corpus
+from bot.config import DigestConfig
+from bot.services.digest import DigestService
+from bot.services.ingest import IngestService
+from bot.storage.db import open_database
+from tests.discord_double import DiscordDouble, default_world
+from tests.support.backends import PgServer, rows
+from tests.support.multi import until
+from tests.support.ops import TOKEN, BotProcess, run_env
+
+GUILDS = 10
+CONFIG = """[ingest]
+sources = ["{src}"]
+rescan_minutes = 0
+workers = 1
+[digest]
+max_subscriptions_per_guild = 1000
+"""
+
+
+async def populate(url: str, src: Path, channels: list[tuple[int, int]], stories: int) -> None:
+    now = datetime.now(UTC)
+    async with open_database(url) as db:
+        ingest = IngestService(db, workers=1, clock=(now - timedelta(hours=1)).timestamp)
+        report = await ingest.ingest([str(src)])
+        assert report.ok, report.rejected
+        config = DigestConfig(max_subscriptions_per_guild=1000)
+        service = DigestService(db, config, clock=lambda: now - timedelta(minutes=30))
+        due = now - timedelta(minutes=10)
+        for i, (guild_id, channel_id) in enumerate(channels):
+            await service.subscribe(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                time=f"{due:%H:%M}",
+                timezone="UTC",
+                topics=[TOPICS[i % len(TOPICS)]] if i % 2 else None,
+                max_stories=10,  # one message each: the floor is one post per digest
+            )
+
+
+def accepted(double: DiscordDouble, mark: int) -> tuple[int, int]:
+    """(messages that exist, requests repeated with a nonce already used)."""
+    posts = [
+        r
+        for r in double.requests[mark:]
+        if r.method == "POST" and r.path.endswith("/messages") and r.status == 200
+    ]
+    return len({r.response["id"] for r in posts}), double.rest.nonce_duplicates
+
+
+async def run_multi(subs: int, stories: int, processes: int, admin: str) -> bool:
+    server = PgServer(admin)
+    url = server.create(label="bench")
+    world = default_world()
+    guilds = [world.guild] + [world.add_guild(f"Guild {g}") for g in range(1, GUILDS)]
+    channels = [
+        (guilds[i % GUILDS].id, guilds[i % GUILDS].add_channel(f"digest-{i:05d}").id)
+        for i in range(subs)
+    ]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            src = root / "src"
+            write_corpus(src, stories)
+            started = time.perf_counter()
+            await populate(url, src, channels, stories)
+            setup = time.perf_counter() - started
+            print(f"setup: {subs} subscriptions on PostgreSQL in {setup:.1f} s")
+            config = root / "config.toml"
+            config.write_text(CONFIG.format(src=root / "empty"), encoding="utf-8")
+            async with DiscordDouble(
+                world,
+                token=TOKEN,
+                global_limit_per_s=GLOBAL_PER_S,
+                channel_message_limit=CHANNEL_LIMIT,
+            ) as double:
+                env = run_env(double.api_base, double.gateway_url, config, NEWSBOT_DB=url)
+                return await _serve(root, env, double, url, len(channels), processes)
+    finally:
+        server.drop(url)
+
+
+async def _serve(
+    root: Path, env: dict[str, str], double: DiscordDouble, url: str, subs: int, n: int
+) -> bool:
+    mark = double.mark()
+    specs = [()] + [("--shard-ids", "none")] * (n - 1)
+    procs = [BotProcess(root, env, run_args=args) for args in specs]
+    for proc in procs:
+        await proc.__aenter__()
+    try:
+        leader = await _leader(procs, 60)
+        elected = time.perf_counter()
+        await until(lambda: accepted(double, mark)[0] >= subs, 3600, "every digest posted")
+        delivered = time.perf_counter() - elected
+        sent_sql = "SELECT count(*) FROM digest_runs WHERE status = 'sent'"
+        await until(lambda: rows(url, sent_sql)[0][0] >= subs, 60, "every run marked sent")
+        _, repeats = accepted(double, mark)
+        channel_ids = [c for _, c in rows(url, "SELECT id, channel_id FROM digest_runs")]
+        counts = [len(double.channel_messages(c)) for c in channel_ids]
+        duplicates = sum(max(0, k - 1) for k in counts)  # one message per digest
+        missing = sum(1 for k in counts if k == 0)
+        runs = len(channel_ids)
+        floor = subs / GLOBAL_PER_S
+        print(f"processes: {n} (1 gateway + {n - 1} workers)   digests: {subs}   sent: {runs}")
+        print(
+            f"delivery (leader elected -> last message accepted): {delivered:.1f} s   "
+            f"floor {floor:.1f} s ({subs} msgs / {GLOBAL_PER_S} per s)   "
+            f"ratio {delivered / floor:.3f}   (bar <= 1.2)"
+        )
+        print(
+            f"429 served: {double.stats.rate_limited} (global {double.stats.global_rate_limited})"
+            f"   duplicates: {duplicates}   missing: {missing}   nonce repeats: {repeats}"
+        )
+        takeover = await _takeover(procs, leader)
+        print(f"leader killed (SIGKILL): new leader after {takeover:.1f} s   (bar <= 30 s)")
+        ok = delivered <= 1.2 * floor and not duplicates and not missing and takeover <= 30
+        print("PASS" if ok else "FAIL")
+        return ok
+    finally:
+        for proc in procs:
+            await proc.__aexit__(None, None, None)
+
+
+async def _leader(procs: list[BotProcess], timeout: float) -> BotProcess:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        while True:
+            for proc in procs:
+                if any("is the scheduler leader" in line for line in proc.lines):
+                    return proc
+            await asyncio.sleep(0.02)
+
+
+async def _takeover(procs: list[BotProcess], leader: BotProcess) -> float:
+    assert leader.proc is not None
+    others = [p for p in procs if p is not leader]
+    seen = {id(p): len(p.lines) for p in others}
+    os.kill(leader.proc.pid, signal.SIGKILL)
+    killed = time.perf_counter()
+    async with asyncio.timeout(60):
+        while True:
+            for proc in others:
+                if any("is the scheduler leader" in ln for ln in proc.lines[seen[id(proc)] :]):
+                    return time.perf_counter() - killed
+            await asyncio.sleep(0.02)
