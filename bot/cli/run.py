@@ -35,10 +35,10 @@ from bot.services.digest_workers import DeliveryWorker
 from bot.services.feeds import FeedService
 from bot.services.ingest import IngestService
 from bot.services.query import QueryService
-from bot.storage.backup import DatabaseInUse, run_lock
+from bot.storage.backup import DatabaseInUse, database_kind, run_lock
 from bot.storage.coordination import Coordination
 from bot.storage.db import StorageError, open_database
-from bot.storage.dialect import parse_target
+from bot.storage.dialect import display_target
 from bot.ui.bot import (
     INVITE_PERMISSIONS,
     CloseHook,
@@ -87,11 +87,6 @@ RATE_LIMIT_WAIT = 60.0
 # With a shared database the leader re-reads the subscriptions this often (changes made through
 # another process's slash commands reach its jobs within this delay).
 RESYNC_SECONDS = 30.0
-
-
-def is_shared_target(target: str) -> bool:
-    """A database several processes may share (PostgreSQL), as opposed to a SQLite file."""
-    return parse_target(str(target)).dialect == "postgresql"
 
 
 def point_at_endpoints(cfg: DiscordConfig) -> None:
@@ -191,7 +186,8 @@ async def open_bot(
     """
     async with AsyncExitStack() as stack:
         path = database or config.database.path
-        shared = is_shared_target(path)
+        # the run lock is a SQLite file lock; on PostgreSQL processes coordinate in the database
+        shared = database_kind(path) != "sqlite"
         if serving and not shared:
             try:
                 await asyncio.to_thread(stack.enter_context, run_lock(path))
@@ -344,7 +340,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     point_at_endpoints(config.discord)
     log.info(
         "starting newsbot: database %s, sources %s, rescan every %g min, %s",
-        config.database.path,
+        display_target(config.database.path),
         ", ".join(config.ingest.sources),
         config.ingest.rescan_minutes,
         describe_shards(shards),

@@ -63,6 +63,15 @@ def integrity_errors() -> tuple[type[Exception], ...]:
     return errors
 
 
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The base exceptions of the drivers in use (sqlite3, and psycopg once loaded)."""
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors += (psycopg.Error,)
+    return errors
+
+
 def _sqlite_busy(exc: BaseException) -> bool:
     if not isinstance(exc, sqlite3.OperationalError):
         return False

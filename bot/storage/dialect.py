@@ -32,6 +32,7 @@ __all__ = [
     "Dialect",
     "Target",
     "dialect",
+    "display_target",
     "greatest_sql",
     "is_postgres",
     "least_sql",
@@ -109,6 +110,14 @@ def redact(url: str) -> str:
             [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def display_target(target: str | Path) -> str:
+    """``target`` as it may be printed or logged (any password as ``***``)."""
+    try:
+        return parse_target(target).display
+    except TargetError:
+        return redact(str(target))
 
 
 def parse_target(target: str | Path) -> Target:

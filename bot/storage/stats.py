@@ -33,7 +33,9 @@ def database_stats(conn: Connection, path: str | None) -> dict[str, Any]:
         "articles": articles or 0,
         "removed_articles": removed or 0,
         "related_items": one("SELECT count(*) FROM items WHERE is_article = 0")[0],
-        "related_links": one("SELECT count(*) FROM (SELECT DISTINCT src_id, dst_id FROM links)")[0],
+        "related_links": one(
+            "SELECT count(*) FROM (SELECT DISTINCT src_id, dst_id FROM links) AS l"
+        )[0],
         "stories": one("SELECT count(*) FROM stories WHERE article_count > 0")[0],
         "providers": one("SELECT count(*) FROM providers")[0],
         "topics": one("SELECT count(*) FROM topics")[0],
