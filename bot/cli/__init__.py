@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -32,7 +31,7 @@ from bot.cli.errors import (
 from bot.cli.output import console, make_table, warn
 from bot.config import Config, ConfigError, load_config
 from bot.services.errors import UserError
-from bot.storage.db import StorageError
+from bot.storage.db import database_errors
 
 __all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "build_parser", "main"]
 
@@ -272,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         warn(f"newsbot: configuration error: {exc}")
         return EXIT_USAGE
-    except (StorageError, sqlite3.Error) as exc:
+    except database_errors() as exc:
         warn(f"newsbot: {database_message(exc, config.database.path)}")
         return EXIT_DATABASE
     except KeyboardInterrupt:

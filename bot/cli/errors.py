@@ -9,11 +9,10 @@ Exit codes: 0 success; 1 something asked for was not found, or some input files 
 from __future__ import annotations
 
 import errno
-import sqlite3
 from pathlib import Path
 
 from bot.services.errors import HINT_DIGESTS, HINT_STORIES, HINT_TOPICS, NotFound, UserError
-from bot.storage.db import StorageError
+from bot.storage.db import StorageBusy, StorageError
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1  # also: an ingest with rejected files
@@ -52,10 +51,10 @@ def database_message(exc: BaseException, path: str) -> str:
             f"the disk holding {path} is full: nothing more was written. Free some space and run "
             "the command again (what was committed before is kept)."
         )
+    if isinstance(exc, StorageBusy):
+        return f"{path}: the database is busy (another newsbot is writing); try again shortly"
     if isinstance(exc, StorageError):
         return str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return f"{path}: the database is busy (another newsbot is writing); try again shortly"
     return f"{path}: database error: {exc}"
 
 

@@ -40,6 +40,23 @@ class SchemaTooNewError(StorageError):
     pass
 
 
+class StorageBusy(StorageError):
+    """A transient database failure (SQLite locked/busy; on PostgreSQL a lost connection, a
+    serialization failure, a deadlock, a lock timeout): nothing was written, worth retrying.
+    :meth:`Database.run` and :meth:`Database.read` raise it for the drivers' transient errors."""
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """:class:`StorageError` and the drivers' error roots, for the surfaces that report any
+    database failure (``except database_errors() as exc``)."""
+    return (StorageError, sqlite3.Error)
+
+
+def is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
@@ -130,7 +147,12 @@ class _Connection:
         if conn is None:
             raise ValueError("the database is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(fn, conn, *args))
+        try:
+            return await loop.run_in_executor(self._thread, functools.partial(fn, conn, *args))
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise StorageBusy(f"the database is busy: {exc}") from exc
+            raise
 
     async def close(self) -> None:
         conn, self.conn = self.conn, None
@@ -156,6 +178,7 @@ class Database:
         self._readers: asyncio.Queue[_Connection] | None = None
         self._all_readers: list[_Connection] = []
         self.path = path
+        self.display = path  # the target as shown to people (never a password)
 
     async def _open_readers(self, count: int) -> None:
         queue: asyncio.Queue[_Connection] = asyncio.Queue()
@@ -206,6 +229,7 @@ class _ReadView(Database):
     def __init__(self, db: Database) -> None:  # shares the connections; closing is the owner's
         self._db = db
         self.path = db.path
+        self.display = db.display
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._db.read(fn, *args)

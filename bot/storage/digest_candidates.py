@@ -103,3 +103,8 @@ def sent_story_ids(conn: sqlite3.Connection, channel_id: int, since: datetime) -
         (channel_id, _ts(since), channel_id, _ts(since)),
     )
     return {r[0] for r in rows}
+
+
+def items_version(conn: sqlite3.Connection) -> int:
+    """A number that changes whenever an item is added: the highest item id (0 when none)."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
