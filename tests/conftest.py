@@ -4,10 +4,39 @@ them, even one that runs the composition root (which points them at a double).""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
+
+from tests.support.backends import BACKENDS, PgServer, require_pg
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The PostgreSQL server of NEWSBOT_TEST_PG (skips when unset; fails under CI)."""
+    server = PgServer(require_pg())
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each backend, as a target string for ``open_database``: a SQLite
+    path under tmp_path (not created yet), or the url of a new, migrated PostgreSQL database
+    (dropped after the test)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "newsbot.db")
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.fresh()
+    try:
+        yield url
+    finally:
+        server.drop(url)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ synchronous functions they run on the database thread live in ``articles``, ``qu
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Sequence
 
 from bot.domain.models import ParsedArticle, SourceFile
@@ -38,12 +39,20 @@ def _touch(conn, files: list[SourceFile]) -> None:
         raise
 
 
+def _operational(exc: BaseException) -> bool:
+    """A driver error about the database's state (full, I/O, gone), not about a value."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
 def _write(conn, entries: list[FileEntry], now: int, path: str) -> BatchOutcome:
     try:
         return write_batch(conn, entries, now)  # looked up at call time (tests spy on it)
-    except sqlite3.OperationalError as exc:
-        if is_busy(exc):
-            raise  # Database.run raises it as StorageBusy
+    except Exception as exc:
+        if not _operational(exc) or is_busy(exc):
+            raise  # a transient error: Database.run raises it as StorageBusy
         raise WriteRefused(f"{path}: database error: {exc}") from exc
 
 

@@ -1,28 +1,38 @@
 """The database handle: one writer connection, a few reader connections, pragmas, migrations.
 
+A database is named by a *target* (:func:`bot.storage.dialect.parse_target`): a SQLite path,
+``:memory:``, ``sqlite:///abs/path``, or a ``postgresql://`` url. The shape is the same on both:
+
 No SQL runs on the event loop. All writes go through one plain ``sqlite3`` connection owned by a
 dedicated writer thread: batch work (an ingest batch, story grouping, a subscription) is written
-as synchronous functions of a ``sqlite3.Connection`` and run there in one hop with
+as synchronous functions of a connection (a ``sqlite3.Connection``, or on PostgreSQL a
+:class:`bot.storage.pg.PgConnection` with the same subset of its API) and run there in one hop with
 :meth:`Database.run`, inside one explicit transaction. Reads that must never wait behind a write
 (slash commands, autocomplete) run with :meth:`Database.read` on one of ``READERS`` read-only
 connections, each on its own thread: in WAL mode a reader sees the last committed state and is
 never blocked by the writer. :meth:`Database.reader` gives a view whose ``run`` reads, for a
 service that only reads (the query service). A ``:memory:`` database has no separate readers
-(each connection would be another, empty database): reads then use the writer.
+(each connection would be another, empty database): reads then use the writer. On
+PostgreSQL the readers are connections whose transactions are read-only.
+
+Transient failures (SQLite busy or locked; PostgreSQL connection lost, serialization failure,
+deadlock, lock timeout) leave :meth:`Database.run` and :meth:`Database.read` as
+:class:`StorageBusy`; a lost PostgreSQL connection is reopened on the next call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.storage.dialect import Dialect, Target, TargetError, parse_target
 from bot.storage.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -41,20 +51,40 @@ class SchemaTooNewError(StorageError):
 
 
 class StorageBusy(StorageError):
-    """A transient database failure (SQLite locked/busy; on PostgreSQL a lost connection, a
-    serialization failure, a deadlock, a lock timeout): nothing was written, worth retrying.
-    :meth:`Database.run` and :meth:`Database.read` raise it for the drivers' transient errors."""
+    """A transient failure: retrying the same call later may well succeed."""
+
+
+def integrity_errors() -> tuple[type[Exception], ...]:
+    """The constraint-failure exceptions of the drivers in use (for ``except`` clauses)."""
+    errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors += (psycopg.IntegrityError,)
+    return errors
 
 
 def database_errors() -> tuple[type[Exception], ...]:
     """:class:`StorageError` and the drivers' error roots, for the surfaces that report any
     database failure (``except database_errors() as exc``)."""
-    return (StorageError, sqlite3.Error)
+    errors: tuple[type[Exception], ...] = (StorageError, sqlite3.Error)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors += (psycopg.Error,)
+    return errors
 
 
 def is_busy(exc: BaseException) -> bool:
+    """Whether a driver error is transient (what :class:`StorageBusy` stands for)."""
+    if _sqlite_busy(exc):
+        return True
+    return "psycopg" in sys.modules and _pg_transient(exc)
+
+
+def _sqlite_busy(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
     text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+    return "locked" in text or "busy" in text
 
 
 PRAGMAS = (
@@ -124,33 +154,41 @@ def configure(conn: sqlite3.Connection) -> None:
 
 
 class _Connection:
-    """One ``sqlite3`` connection confined to its own thread (all calls go through it)."""
+    """One connection confined to its own thread (all calls go through it)."""
 
     def __init__(self, name: str) -> None:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self.conn: sqlite3.Connection | None = None
+        self.conn: Any = None
+        self._connect: Callable[[], Any] | None = None
+        self._postgres = False
 
-    async def open(self, path: str, *, read_only: bool) -> None:
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(path, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            if read_only:
-                configure(conn)
-                conn.execute("PRAGMA query_only = ON")
-            return conn
-
+    async def open(self, connect: Callable[[], Any], *, postgres: bool = False) -> None:
+        self._connect, self._postgres = connect, postgres
         loop = asyncio.get_running_loop()
         self.conn = await loop.run_in_executor(self._thread, connect)
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _invoke(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         conn = self.conn
-        if conn is None:
+        if self._postgres and conn.broken and self._connect is not None:
+            log.warning("database connection lost: reconnecting")
+            conn = self.conn = self._connect()
+        try:
+            return fn(conn, *args)
+        except BaseException:
+            if self._postgres and not conn.broken and conn.in_transaction:
+                conn.execute("ROLLBACK")  # one hop = one transaction: never leave one open
+            raise
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.conn is None:
             raise ValueError("the database is closed")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._thread, functools.partial(fn, conn, *args))
-        except sqlite3.OperationalError as exc:
-            if is_busy(exc):
+            return await loop.run_in_executor(self._thread, self._invoke, fn, args)
+        except StorageError:
+            raise
+        except Exception as exc:
+            if _sqlite_busy(exc) or (self._postgres and _pg_transient(exc)):
                 raise StorageBusy(f"the database is busy: {exc}") from exc
             raise
 
@@ -162,35 +200,57 @@ class _Connection:
         await asyncio.to_thread(self._thread.shutdown, wait=True)
 
 
-def _fetchall(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+def _pg_transient(exc: BaseException) -> bool:
+    from bot.storage.pg import is_transient
+
+    return is_transient(exc)
+
+
+def _fetchall(conn: Any, sql: str, params: Sequence[Any]) -> list[Any]:
     return conn.execute(sql, params).fetchall()
 
 
-def _fetchone(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
+def _fetchone(conn: Any, sql: str, params: Sequence[Any]) -> Any:
     return conn.execute(sql, params).fetchone()
 
 
 class Database:
-    """An open, migrated database. Create with :func:`open_database`."""
+    """An open, migrated database. Create with :func:`open_database`.
 
-    def __init__(self, writer: _Connection, path: str) -> None:
+    ``dialect`` is ``"sqlite"`` or ``"postgresql"``; ``display`` names the target for logs and
+    messages (any password as ``***``); ``path`` is the SQLite file (None on PostgreSQL).
+    """
+
+    def __init__(
+        self,
+        writer: _Connection,
+        path: str | None,
+        *,
+        dialect: Dialect = "sqlite",
+        display: str | None = None,
+        reader_factory: Callable[[], Any] | None = None,
+    ) -> None:
         self._writer = writer
         self._readers: asyncio.Queue[_Connection] | None = None
         self._all_readers: list[_Connection] = []
         self.path = path
-        self.display = path  # the target as shown to people (never a password)
+        self.dialect: Dialect = dialect
+        self.display = display if display is not None else str(path)
+        self._reader_factory = reader_factory
 
     async def _open_readers(self, count: int) -> None:
+        if self._reader_factory is None:
+            return
         queue: asyncio.Queue[_Connection] = asyncio.Queue()
         for number in range(count):
             reader = _Connection(f"newsbot-db-read{number}")
             self._all_readers.append(reader)
-            await reader.open(self.path, read_only=True)
+            await reader.open(self._reader_factory, postgres=self.dialect == "postgresql")
             queue.put_nowait(reader)
         self._readers = queue
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(sqlite3_connection, *args)`` on the writer thread; return its result.
+        """Run ``fn(connection, *args)`` on the writer thread; return its result.
 
         Writes queue here one after another: keep each call's transaction short.
         """
@@ -211,10 +271,10 @@ class Database:
         """A view of this database whose ``run`` reads (for services that only read)."""
         return _ReadView(self)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self.read(_fetchall, sql, params)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return await self.read(_fetchone, sql, params)
 
     async def close(self) -> None:
@@ -229,6 +289,7 @@ class _ReadView(Database):
     def __init__(self, db: Database) -> None:  # shares the connections; closing is the owner's
         self._db = db
         self.path = db.path
+        self.dialect = db.dialect
         self.display = db.display
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -250,24 +311,60 @@ def _check_folder(path: str) -> None:
         raise StorageError(f"{path}: folder {parent} does not exist")
 
 
+def _sqlite_connect(path: str, *, read_only: bool) -> Callable[[], sqlite3.Connection]:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        if read_only:
+            configure(conn)
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    return connect
+
+
+def target_of(target: str | Path) -> Target:
+    """Parse ``target``; a malformed one is a :class:`StorageError`."""
+    try:
+        return parse_target(target)
+    except TargetError as exc:
+        raise StorageError(str(exc)) from exc
+
+
 @asynccontextmanager
-async def open_database(path: str | Path, *, readers: int = READERS) -> AsyncIterator[Database]:
-    """Open (creating if needed), configure and migrate the database; close it on exit."""
-    path = str(path)
+async def open_database(target: str | Path, *, readers: int = READERS) -> AsyncIterator[Database]:
+    """Open (creating if needed), configure and migrate the database; close it on exit.
+
+    ``target`` is a SQLite path, ``:memory:``, ``sqlite:///path`` or a ``postgresql://`` url.
+    """
+    parsed = target_of(target)
+    if parsed.dialect == "postgresql":
+        from bot.storage.pg_schema import open_postgres
+
+        async with open_postgres(parsed, readers=readers) as db:
+            yield db
+        return
+    path = parsed.location
     if path != ":memory:":
         await asyncio.to_thread(_check_folder, path)
     writer = _Connection("newsbot-db-write")
     try:
-        await writer.open(path, read_only=False)
+        await writer.open(_sqlite_connect(path, read_only=False))
     except sqlite3.Error as exc:
         await writer.close()
         raise StorageError(f"{path}: cannot open database: {exc}") from exc
-    db = Database(writer, path)
+    db = Database(
+        writer,
+        path,
+        dialect="sqlite",
+        display=path,
+        reader_factory=None if path == ":memory:" else _sqlite_connect(path, read_only=True),
+    )
     try:
         try:
             await db.run(configure)
             await db.run(migrate, path)
-            if path != ":memory:" and readers > 0:
+            if readers > 0:
                 await db._open_readers(readers)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{path}: not a usable newsbot database: {exc}") from exc

@@ -1,11 +1,12 @@
-"""Numbered schema migrations, applied in order and tracked by ``PRAGMA user_version``.
+"""The SQLite text of each numbered migration (tracked by ``PRAGMA user_version``).
 
 Append new migrations; never edit one that has shipped. Times are INTEGER unix seconds (UTC).
+Each step has its PostgreSQL twin in :mod:`bot.storage.migrations.postgresql_steps`.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
+SQLITE_STEPS: tuple[str, ...] = (
     # 1: articles, related coverage, providers, topics, images, files, stories, full-text index
     """
     CREATE TABLE providers (
@@ -356,5 +357,3 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX feed_entries_item ON feed_entries(item_id);
     """,
 )
-
-SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,122 @@
+"""Which database a connection or a target is, and the few helpers where the dialects differ.
+
+Storage SQL is written once, in the subset SQLite 3.40 and PostgreSQL 15 share: ``?``
+placeholders, ``INSERT ... ON CONFLICT (cols) DO NOTHING / DO UPDATE SET x = excluded.x``,
+``IS [NOT] DISTINCT FROM``, ``RETURNING id`` (not ``lastrowid``), ``CASE`` (not the scalar
+``max(a, b)``), ``lower(x) = lower(?)`` (not ``COLLATE NOCASE``), ``count(*) FILTER (WHERE ...)``
+(not ``sum(x = 1)``). What cannot be shared goes through a helper here.
+
+A *target* names a database: a SQLite path, ``:memory:``, ``sqlite:///abs/path``,
+``sqlite:relative`` or a ``postgresql://`` / ``postgres://`` url.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from bot.storage.pg import PgConnection
+
+    Connection: TypeAlias = sqlite3.Connection | PgConnection
+else:
+    Connection: TypeAlias = Any
+
+Dialect = Literal["sqlite", "postgresql"]
+
+__all__ = [
+    "Connection",
+    "Dialect",
+    "Target",
+    "dialect",
+    "greatest_sql",
+    "is_postgres",
+    "least_sql",
+    "parse_target",
+    "redact",
+]
+
+
+def dialect(conn: Any) -> Dialect:
+    """``"sqlite"`` for a ``sqlite3.Connection``, ``"postgresql"`` for a ``PgConnection``."""
+    return "sqlite" if isinstance(conn, sqlite3.Connection) else "postgresql"
+
+
+def is_postgres(conn: Any) -> bool:
+    return not isinstance(conn, sqlite3.Connection)
+
+
+def greatest_sql(conn: Any, a: str, b: str) -> str:
+    """SQL for the larger of two non-NULL expressions (scalar ``max`` / ``greatest``)."""
+    return f"greatest({a}, {b})" if is_postgres(conn) else f"max({a}, {b})"
+
+
+def least_sql(conn: Any, a: str, b: str) -> str:
+    """SQL for the smaller of two non-NULL expressions (scalar ``min`` / ``least``)."""
+    return f"least({a}, {b})" if is_postgres(conn) else f"min({a}, {b})"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed database target: the dialect, what to connect to, and a printable name."""
+
+    dialect: Dialect
+    location: str  # a SQLite path (or ":memory:"), or a PostgreSQL url
+    display: str  # the target with any password replaced by ***
+
+    @property
+    def path(self) -> str | None:
+        return self.location if self.dialect == "sqlite" else None
+
+
+class TargetError(ValueError):
+    pass
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (in the user part or a ``password=`` parameter) as ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable database url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{hostinfo}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def parse_target(target: str | Path) -> Target:
+    """Parse a database target (see the module docstring); raise TargetError when it is none."""
+    text = str(target).strip() if isinstance(target, str) else str(target)
+    if not text:
+        raise TargetError("empty database target: give a SQLite path or a postgresql:// url")
+    lowered = text.lower()
+    if lowered.startswith(("postgresql://", "postgres://")):
+        url = "postgresql://" + text.split("://", 1)[1]
+        return Target("postgresql", url, redact(url))
+    if lowered.startswith("sqlite:"):
+        rest = text[len("sqlite:") :]
+        if rest.startswith("//"):
+            rest = rest[2:]
+        if not rest:
+            raise TargetError(f"{text}: a sqlite: target needs a path (sqlite:///abs/path)")
+        return Target("sqlite", rest, rest)
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise TargetError(
+            f"{redact(text)}: unknown database scheme {scheme!r}; use a SQLite path, "
+            "sqlite:///path or postgresql://..."
+        )
+    return Target("sqlite", text, text)
