@@ -27,7 +27,30 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
+    """``path`` is the database the code opens: the ``[database] url`` key when given (any
+    target: a SQLite path, ``sqlite:///path``, ``postgresql://...``), else the older
+    ``[database] path`` key; ``--db`` and ``NEWSBOT_DB`` override both."""
+
     path: str = "newsbot.db"
+    url: str = ""
+
+    @property
+    def target(self) -> str:
+        return self.path
+
+
+def _database(section: DatabaseConfig, where: str, raw: Mapping[str, Any]) -> DatabaseConfig:
+    from bot.storage.dialect import TargetError, parse_target
+
+    if "url" in raw and "path" in raw:
+        raise ConfigError(f"{where} url and path: give one of them (url takes any database)")
+    key = "url" if "url" in raw else "path"
+    value = section.url if key == "url" else section.path
+    try:
+        parse_target(value)
+    except TargetError as exc:
+        raise ConfigError(f"{where} {key}: {exc}") from None
+    return replace(section, path=value, url=value if key == "url" else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +293,8 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
     for key, value in data.items():
         if key in _SECTIONS:
             sections[key] = _section(key, _SECTIONS[key], value, source)
+            if key == "database":
+                sections[key] = _database(sections[key], f"{source}: [database]", value)
         elif key == "log_level":
             if not isinstance(value, str) or value.upper() not in _LOG_LEVELS:
                 raise ConfigError(
@@ -293,6 +318,12 @@ def apply_env(config: Config, env: Mapping[str, str]) -> Config:
         discord_cfg = replace(discord_cfg, gateway_url=env["NEWSBOT_DISCORD_GATEWAY"])
     database = config.database
     if env.get("NEWSBOT_DB"):
+        from bot.storage.dialect import TargetError, parse_target
+
+        try:
+            parse_target(env["NEWSBOT_DB"])
+        except TargetError as exc:
+            raise ConfigError(f"environment: NEWSBOT_DB: {exc}") from None
         database = replace(database, path=env["NEWSBOT_DB"])
     http = config.http
     if env.get("NEWSBOT_HTTP_LISTEN"):  # containers: set where the health checks reach it
@@ -336,9 +367,15 @@ def resolve_paths(config: Config, data: Mapping[str, Any], base: Path) -> Config
         expanded = os.path.expanduser(path)
         return expanded if os.path.isabs(expanded) else os.path.normpath(base / expanded)
 
+    def resolve_target(target: str) -> str:
+        from bot.storage.dialect import parse_target
+
+        parsed = parse_target(target)  # validated by parse_config
+        return resolve(parsed.location) if parsed.dialect == "sqlite" else target
+
     database, ingest = config.database, config.ingest
-    if "path" in (data.get("database") or {}):
-        database = replace(database, path=resolve(database.path))
+    if {"path", "url"} & set(data.get("database") or {}):
+        database = replace(database, path=resolve_target(database.path))
     if "sources" in (data.get("ingest") or {}):
         ingest = replace(ingest, sources=tuple(resolve(s) for s in ingest.sources))
     return replace(config, database=database, ingest=ingest)

@@ -39,6 +39,22 @@ def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         server.drop(url)
 
 
+@pytest.fixture
+def another_db_target(
+    request: pytest.FixtureRequest, tmp_path: Path, db_target: str
+) -> Iterator[str]:
+    """A second fresh database of the same backend as ``db_target``."""
+    if not db_target.startswith("postgresql://"):
+        yield str(tmp_path / "another.db")
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.fresh()
+    try:
+        yield url
+    finally:
+        server.drop(url)
+
+
 @pytest.fixture(autouse=True)
 def _restore_discord_endpoints() -> Iterator[None]:
     base, gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY

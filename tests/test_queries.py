@@ -23,8 +23,8 @@ AS_OF = datetime(2022, 3, 25, 20, 0, tzinfo=UTC)  # after the seed story's newes
 
 
 @pytest.fixture
-async def seeds_service(tmp_path):
-    async with open_database(tmp_path / "n.db") as db:
+async def seeds_service(db_target):
+    async with open_database(db_target) as db:
         await IngestService(db, workers=1).ingest([str(SEEDS)])
         yield QueryService(db, clock=lambda: AS_OF)
 
@@ -127,7 +127,7 @@ WORDS = [
 
 
 @pytest.fixture
-async def many_service(tmp_path):
+async def many_service(tmp_path, db_target):
     """30 unrelated articles over 30 days, two topics, plus one withdrawn article."""
     src = tmp_path / "src"
     for i in range(30):
@@ -161,7 +161,7 @@ async def many_service(tmp_path):
         topics=["All"],
         quality=190,
     )
-    async with open_database(tmp_path / "m.db") as db:
+    async with open_database(db_target) as db:
         await IngestService(db, workers=1).ingest([str(src)])
         yield QueryService(db, clock=lambda: datetime(2024, 6, 1, tzinfo=UTC))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +11,12 @@ from bot.storage import db as dbmod
 from bot.storage.db import SchemaTooNewError, StorageError, open_database
 from bot.storage.migrations import SCHEMA_VERSION
 from tests.factories import related, write_article
+from tests.support.backends import rows
 from tests.support.storage import content, ingest
 
 
-# -- migrations ---------------------------------------------------------------------------------
+# -- migrations (SQLite: PRAGMA user_version, WAL, the file; PostgreSQL's are in
+# tests/test_pg_schema.py) -----------------------------------------------------------------------
 async def test_fresh_database_is_migrated_and_reopening_is_a_no_op(tmp_path):
     path = tmp_path / "n.db"
     async with open_database(path) as db:
@@ -69,8 +70,8 @@ async def test_missing_folder_and_garbage_file_are_clear_errors(tmp_path):
 
 
 # -- ingest semantics ---------------------------------------------------------------------------
-async def test_same_files_twice_change_nothing(tmp_path):
-    path = tmp_path / "n.db"
+async def test_same_files_twice_change_nothing(tmp_path, db_target):
+    path = db_target
     first = await ingest(path, "seeds")
     assert (first.files, first.new, first.updated, first.unchanged) == (2, 2, 0, 0)
     before = content(path)
@@ -80,10 +81,10 @@ async def test_same_files_twice_change_nothing(tmp_path):
     assert content(path) == before
 
 
-async def test_touched_but_identical_file_is_unchanged(tmp_path):
+async def test_touched_but_identical_file_is_unchanged(tmp_path, db_target):
     src = tmp_path / "src"
     f = write_article(src, "a.md", "Alpha launches a rocket", "https://a.example/1")
-    path = tmp_path / "n.db"
+    path = db_target
     await ingest(path, src)
     before = content(path)
     os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10_000_000_000))
@@ -92,7 +93,9 @@ async def test_touched_but_identical_file_is_unchanged(tmp_path):
     assert content(path) == before
 
 
-async def test_same_url_in_two_files_is_one_article_newest_fields_and_union_of_related(tmp_path):
+async def test_same_url_in_two_files_is_one_article_newest_fields_and_union_of_related(
+    tmp_path, db_target, another_db_target
+):
     src = tmp_path / "src"
     rel_a = related("Outlet A covers the rocket", "https://ra.example/1", "2024-05-01T09:00:00Z")
     rel_b = related("Outlet B covers the rocket", "https://rb.example/1", "2024-05-02T09:00:00Z")
@@ -114,7 +117,7 @@ async def test_same_url_in_two_files_is_one_article_newest_fields_and_union_of_r
         quality=90,
         related_items=[rel_b],
     )
-    path = tmp_path / "n.db"
+    path = db_target
     report = await ingest(path, src)
     assert report.rejected == []
     c = content(path)
@@ -127,14 +130,14 @@ async def test_same_url_in_two_files_is_one_article_newest_fields_and_union_of_r
         ("https://a.example/1", "https://rb.example/1"),
     }
     # order of arrival does not matter
-    other = tmp_path / "m.db"
+    other = another_db_target
     await ingest(other, src / "new.md")
     await ingest(other, src / "old.md")
     assert content(other)["items"] == c["items"]
     assert content(other)["links"] == c["links"]
 
 
-async def test_file_that_comes_back_longer_updates_its_article(tmp_path):
+async def test_file_that_comes_back_longer_updates_its_article(tmp_path, db_target):
     src = tmp_path / "src"
     rel1 = related("Rocket story at B", "https://b.example/1", "2024-05-01T09:00:00Z")
     rel2 = related("Rocket story at C", "https://c.example/1", "2024-05-01T11:00:00Z")
@@ -146,7 +149,7 @@ async def test_file_that_comes_back_longer_updates_its_article(tmp_path):
         quality=50,
         related_items=[rel1],
     )
-    path = tmp_path / "n.db"
+    path = db_target
     await ingest(path, src)
     write_article(
         src,
@@ -164,7 +167,7 @@ async def test_file_that_comes_back_longer_updates_its_article(tmp_path):
     assert len(c["links"]) == 2
 
 
-async def test_related_item_that_is_an_article_is_the_same_row(tmp_path):
+async def test_related_item_that_is_an_article_is_the_same_row(tmp_path, db_target):
     src = tmp_path / "src"
     write_article(
         src,
@@ -183,18 +186,20 @@ async def test_related_item_that_is_an_article_is_the_same_row(tmp_path):
         published="2024-05-01T12:00:00Z",
         quality=88,
     )
-    path = tmp_path / "n.db"
+    path = db_target
     await ingest(path, src)
     c = content(path)
     rows = [i for i in c["items"] if i[0] == "https://b.example/2"]
     assert len(rows) == 1 and rows[0][4] == 88 and rows[0][8] == 1
 
 
-async def test_malformed_file_is_reported_and_the_rest_loads_and_stays_reported(tmp_path):
+async def test_malformed_file_is_reported_and_the_rest_loads_and_stays_reported(
+    tmp_path, db_target
+):
     src = tmp_path / "src"
     write_article(src, "good.md", "Alpha launches a rocket", "https://a.example/1")
     (src / "bad.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
-    path = tmp_path / "n.db"
+    path = db_target
     report = await ingest(path, src)
     assert report.new == 1
     assert [r["path"] for r in report.rejected] == [str((src / "bad.md").resolve())]
@@ -203,7 +208,7 @@ async def test_malformed_file_is_reported_and_the_rest_loads_and_stays_reported(
     assert again.rejected == report.rejected and again.unchanged == 1
 
 
-async def test_removed_article_is_stored_but_hidden(tmp_path):
+async def test_removed_article_is_stored_but_hidden(tmp_path, db_target):
     src = tmp_path / "src"
     write_article(
         src,
@@ -213,28 +218,26 @@ async def test_removed_article_is_stored_but_hidden(tmp_path):
         removed=True,
         topics=["Space"],
     )
-    path = tmp_path / "n.db"
+    path = db_target
     await ingest(path, src)
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT removed FROM items WHERE url LIKE '%gone'").fetchone() == (1,)
-    assert conn.execute("SELECT count(*) FROM stories WHERE article_count > 0").fetchone() == (0,)
-    assert conn.execute("SELECT article_count FROM topics WHERE name='Space'").fetchone() == (0,)
-    conn.close()
+    assert rows(path, "SELECT removed FROM items WHERE url LIKE '%gone'") == [(1,)]
+    assert rows(path, "SELECT count(*) FROM stories WHERE article_count > 0") == [(0,)]
+    assert rows(path, "SELECT article_count FROM topics WHERE name='Space'") == [(0,)]
 
 
-async def test_missing_path_is_reported(tmp_path):
-    report = await ingest(tmp_path / "n.db", tmp_path / "does-not-exist")
+async def test_missing_path_is_reported(tmp_path, db_target):
+    report = await ingest(db_target, tmp_path / "does-not-exist")
     assert len(report.rejected) == 1
     assert "does-not-exist" in report.rejected[0]["path"]
 
 
 # -- incremental story grouping -----------------------------------------------------------------
-def _stories(db_path: Path) -> list[set[str]]:
+def _stories(db_path: str) -> list[set[str]]:
     groups = content(db_path)["stories"]
     return [set(g) for g in groups]
 
 
-async def test_bridging_article_merges_two_stories_and_keeps_an_alias(tmp_path):
+async def test_bridging_article_merges_two_stories_and_keeps_an_alias(tmp_path, db_target):
     src = tmp_path / "src"
     write_article(
         src,
@@ -260,15 +263,11 @@ async def test_bridging_article_merges_two_stories_and_keeps_an_alias(tmp_path):
         published="2024-05-01T09:00:00Z",
         excerpt="Croissant sales lifted revenue.",
     )
-    path = tmp_path / "n.db"
+    path = db_target
     await ingest(path, src / "a.md", src / "c.md")
     first = _stories(path)
     assert len(first) == 2  # the volcano and the bakery are different events
-    conn = sqlite3.connect(path)
-    (volcano_id,) = conn.execute(
-        "SELECT story_id FROM items WHERE url = 'https://a.example/1'"
-    ).fetchone()
-    conn.close()
+    [(volcano_id,)] = rows(path, "SELECT story_id FROM items WHERE url = 'https://a.example/1'")
     await ingest(path, src / "b.md")  # joins the volcano story, never the bakery one
     groups = _stories(path)
     assert {"https://a.example/1", "https://b.example/1"} in groups
@@ -292,22 +291,21 @@ async def test_bridging_article_merges_two_stories_and_keeps_an_alias(tmp_path):
         ],
     )
     await ingest(path, src / "d.md")
-    conn = sqlite3.connect(path)
     ids = {
         r[0]
-        for r in conn.execute(
+        for r in rows(
+            path,
             "SELECT story_id FROM items WHERE url IN "
-            "('https://a.example/1', 'https://d.example/1', 'https://e.example/1')"
+            "('https://a.example/1', 'https://d.example/1', 'https://e.example/1')",
         )
     }
     assert len(ids) == 1
     (current,) = ids
-    alias = conn.execute("SELECT new_id FROM story_aliases WHERE old_id = ?", (volcano_id,))
-    assert volcano_id == current or alias.fetchone() == (current,)
-    conn.close()
+    alias = rows(path, "SELECT new_id FROM story_aliases WHERE old_id = ?", (volcano_id,))
+    assert volcano_id == current or alias == [(current,)]
 
 
-async def test_story_span_is_capped_so_daily_follow_ups_do_not_chain_forever(tmp_path):
+async def test_story_span_is_capped_so_daily_follow_ups_do_not_chain_forever(tmp_path, db_target):
     src = tmp_path / "src"
     for day in range(12):
         write_article(
@@ -318,12 +316,8 @@ async def test_story_span_is_capped_so_daily_follow_ups_do_not_chain_forever(tmp
             published=f"2024-05-{day + 1:02d}T08:00:00Z",
             excerpt="Volcano lava Grindavik Reykjavik evacuation continues.",
         )
-    path = tmp_path / "n.db"
+    path = db_target
     await ingest(path, src)
-    conn = sqlite3.connect(path)
-    spans = conn.execute(
-        "SELECT max(published_at) - min(published_at) FROM items GROUP BY story_id"
-    ).fetchall()
-    conn.close()
+    spans = rows(path, "SELECT max(published_at) - min(published_at) FROM items GROUP BY story_id")
     assert len(spans) > 1
     assert all(span <= 7 * 86400 for (span,) in spans)

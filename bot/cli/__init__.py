@@ -31,7 +31,7 @@ from bot.cli.errors import (
 from bot.cli.output import console, make_table, warn
 from bot.config import Config, ConfigError, load_config
 from bot.services.errors import UserError
-from bot.storage.db import database_errors
+from bot.storage.db import StorageError, driver_errors
 
 __all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "build_parser", "main"]
 
@@ -81,7 +81,8 @@ def _add_globals(parser: argparse.ArgumentParser) -> None:
         "--db",
         default=s,
         metavar="PATH",
-        help="SQLite database (default: $NEWSBOT_DB, else [database] path, else ./newsbot.db)",
+        help="database: a SQLite file or sqlite:///PATH, or postgresql://USER@HOST/DB "
+        "(default: $NEWSBOT_DB, else [database] url or path, else ./newsbot.db)",
     )
     group.add_argument(
         "-v",
@@ -271,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         warn(f"newsbot: configuration error: {exc}")
         return EXIT_USAGE
-    except database_errors() as exc:
+    except (StorageError, *driver_errors()) as exc:  # type: ignore[misc]
         warn(f"newsbot: {database_message(exc, config.database.path)}")
         return EXIT_DATABASE
     except KeyboardInterrupt:

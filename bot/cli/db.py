@@ -1,6 +1,7 @@
-"""``newsbot db backup|restore|check``: database care without the sqlite3 shell.
+"""``newsbot db backup|restore|check|migrate|current``: database care without a database shell.
 
-The work is in :mod:`bot.storage.backup` (blocking sqlite3 calls, run in a thread here).
+The work is in :mod:`bot.storage.backup` (SQLite files; on PostgreSQL they refuse and point to
+pg_dump) and :mod:`bot.storage.schema` (either backend); blocking calls run in a thread here.
 Exit codes: 0 done, 1 the check found a problem or the operation was refused, 2 usage error.
 """
 
@@ -14,12 +15,13 @@ from typing import Any
 from bot.cli.output import print_json
 from bot.config import Config
 from bot.storage import backup as care
+from bot.storage import schema
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    db = sub.add_parser("db", help="database care: backup, restore, check")
+    db = sub.add_parser("db", help="database care: backup, restore, check, migrate, current")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
 
     p = dbsub.add_parser(
@@ -45,6 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", nargs="?", metavar="PATH", help="database file (default: the bot's)")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(handler=cmd_check)
+
+    p = dbsub.add_parser("migrate", help="apply pending schema migrations (prints from -> to)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(handler=cmd_migrate)
+
+    p = dbsub.add_parser(
+        "current", help="the database's dialect, schema version, latest version, pending count"
+    )
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(handler=cmd_current)
 
 
 def _print_report(report: dict[str, Any], title: str) -> None:
@@ -113,3 +125,27 @@ async def cmd_check(args: argparse.Namespace, config: Config) -> int:
         for problem in problems:
             print(f"newsbot: {path}: {problem}", file=sys.stderr)
     return EXIT_OK if not problems else EXIT_FAILED
+
+
+async def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    before, after = await asyncio.to_thread(schema.apply, config.database.path)
+    if args.json:
+        print_json({**after.to_dict(), "from": before.version, "to": after.version})
+    elif before.version == after.version:
+        print(f"{after.database}: schema version {after.version}, up to date")
+    else:
+        print(f"{after.database}: migrated schema version {before.version} -> {after.version}")
+    return EXIT_OK
+
+
+async def cmd_current(args: argparse.Namespace, config: Config) -> int:
+    state = await asyncio.to_thread(schema.current, config.database.path)
+    if args.json:
+        print_json(state.to_dict())
+        return EXIT_OK
+    print(f"Database {state.database}")
+    print(f"  dialect:        {state.dialect}")
+    print(f"  schema version: {state.version}")
+    print(f"  latest known:   {state.latest}")
+    print(f"  pending:        {state.pending}")
+    return EXIT_OK

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.services.errors import HINT_DIGESTS, HINT_STORIES, HINT_TOPICS, NotFound, UserError
 from bot.storage.db import StorageBusy, StorageError
+from bot.storage.dialect import TargetError, display_target, parse_target
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1  # also: an ingest with rejected files
@@ -46,6 +47,7 @@ def user_exit_code(exc: UserError) -> int:
 
 def database_message(exc: BaseException, path: str) -> str:
     """One line for a database failure: what happened to which file, and what to do."""
+    path = display_target(path)
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in str(exc):
         return (
             f"the disk holding {path} is full: nothing more was written. Free some space and run "
@@ -59,10 +61,15 @@ def database_message(exc: BaseException, path: str) -> str:
 
 
 def require_database(path: str) -> None:
-    """Refuse a database file that does not exist (read-only commands never create one)."""
-    if path == ":memory:":
+    """Refuse a database file that does not exist (read-only commands never create one).
+    A PostgreSQL database is a server's: opening it says whether it is there."""
+    try:
+        target = parse_target(path)
+    except TargetError as exc:
+        raise MissingDatabase(f"--db / NEWSBOT_DB / [database] url: {exc}") from None
+    if target.dialect != "sqlite" or target.location == ":memory:":
         return
-    if not Path(path).expanduser().is_file():
+    if not Path(target.location).expanduser().is_file():
         raise MissingDatabase(
             f"no database at {path}. Load articles first (`newsbot ingest PATH` creates it), "
             "or point at another one with --db or NEWSBOT_DB."

@@ -31,8 +31,9 @@ from bot.services.digest import DigestService
 from bot.services.feeds import FeedService
 from bot.services.ingest import IngestService
 from bot.services.query import QueryService
-from bot.storage.backup import DatabaseInUse, run_lock
+from bot.storage.backup import DatabaseInUse, database_kind, run_lock
 from bot.storage.db import StorageError, open_database
+from bot.storage.dialect import display_target
 from bot.ui.bot import INVITE_PERMISSIONS, CloseHook, Extension, NewsBot, Services
 from bot.ui.cogs.digest import setup_digests
 from bot.ui.cogs.feeds import setup_feeds
@@ -118,7 +119,8 @@ async def open_bot(
     """
     async with AsyncExitStack() as stack:
         path = database or config.database.path
-        if serving:
+        # the run lock is a SQLite file lock; on PostgreSQL processes coordinate in the database
+        if serving and database_kind(path) == "sqlite":
             try:
                 await asyncio.to_thread(stack.enter_context, run_lock(path))
             except DatabaseInUse as exc:
@@ -227,7 +229,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     point_at_endpoints(config.discord)
     log.info(
         "starting newsbot: database %s, sources %s, rescan every %g min",
-        config.database.path,
+        display_target(config.database.path),
         ", ".join(config.ingest.sources),
         config.ingest.rescan_minutes,
     )

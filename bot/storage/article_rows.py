@@ -1,15 +1,15 @@
 """Article rows: the upsert of an article's own row, its topics and images, and its related items.
 
-Synchronous functions of a ``sqlite3.Connection`` inside the caller's transaction; used by
-:mod:`bot.storage.articles` for files and for feed entries alike.
+Synchronous functions of a connection (either dialect, :mod:`bot.storage.dialect`) inside the
+caller's transaction; used by :mod:`bot.storage.articles` for files and for feed entries alike.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from bot.domain.models import Article, Provider, RelatedItem, SourceFile
+from bot.storage.dialect import Connection
 
 _CHUNK = 500  # sqlite's default limit on host parameters is 32766; stay far below it
 
@@ -26,7 +26,7 @@ class _Lookups:
     """Per-batch caches: providers and topics (both tiny tables), and the ids of article rows
     (related lists mostly name other articles, whose rows a related item never overwrites)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.providers: dict[str, int] = {}
         self.topics: dict[str, int] = {}
@@ -41,7 +41,7 @@ class _Lookups:
             row = self.conn.execute(
                 "INSERT INTO providers(key, name, domain) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET name = excluded.name "
-                "WHERE providers.name IS NOT excluded.name RETURNING id",
+                "WHERE providers.name IS DISTINCT FROM excluded.name RETURNING id",
                 (key, provider.name, provider.domain),
             ).fetchone()
             if row is None:
@@ -70,7 +70,7 @@ _ARTICLE_FIELDS = (
 )
 
 
-def _owned_elsewhere(conn: sqlite3.Connection, item_id: int, version: str, path: str) -> bool:
+def _owned_elsewhere(conn: Connection, item_id: int, version: str, path: str) -> bool:
     """Whether the stored version of ``item_id`` is that of a file other than ``path``."""
     row = conn.execute(
         "SELECT 1 FROM files WHERE item_id = ? AND version_key = ? AND path != ? "
@@ -81,7 +81,7 @@ def _owned_elsewhere(conn: sqlite3.Connection, item_id: int, version: str, path:
 
 
 def _upsert_article(
-    conn: sqlite3.Connection,
+    conn: Connection,
     lookups: _Lookups,
     article: Article,
     source: SourceFile,
@@ -152,7 +152,7 @@ def _upsert_article(
 
 
 def _replace_topics_and_images(
-    conn: sqlite3.Connection, lookups: _Lookups, item_id: int, article: Article
+    conn: Connection, lookups: _Lookups, item_id: int, article: Article
 ) -> None:
     topic_ids = sorted({lookups.topic_id(t) for t in article.topics})
     old_topics = [
@@ -178,11 +178,14 @@ def _replace_topics_and_images(
     ]
     if old_images != images:
         conn.execute("DELETE FROM images WHERE item_id = ?", (item_id,))
-        conn.executemany("INSERT INTO images VALUES (?, ?, ?, ?, ?)", images)
+        conn.executemany(
+            "INSERT INTO images(item_id, position, url, width, height) VALUES (?, ?, ?, ?, ?)",
+            images,
+        )
 
 
 def _upsert_related(
-    conn: sqlite3.Connection, lookups: _Lookups, items: dict[str, RelatedItem], now: int
+    conn: Connection, lookups: _Lookups, items: dict[str, RelatedItem], now: int
 ) -> dict[str, int]:
     """Insert related items as rows (an existing article row is never overwritten); url -> id."""
     ids: dict[str, int] = {}
@@ -221,18 +224,19 @@ def _upsert_related(
         "published_at=excluded.published_at, provider_id=excluded.provider_id, "
         "quality=excluded.quality, image_url=excluded.image_url, type=excluded.type, "
         "updated_at=excluded.updated_at "
-        "WHERE items.is_article = 0 AND (items.title IS NOT excluded.title "
-        "OR items.excerpt IS NOT excluded.excerpt OR items.quality IS NOT excluded.quality "
-        "OR items.published_at IS NOT excluded.published_at "
-        "OR items.provider_id IS NOT excluded.provider_id "
-        "OR items.image_url IS NOT excluded.image_url)",
+        "WHERE items.is_article = 0 AND (items.title IS DISTINCT FROM excluded.title "
+        "OR items.excerpt IS DISTINCT FROM excluded.excerpt "
+        "OR items.quality IS DISTINCT FROM excluded.quality "
+        "OR items.published_at IS DISTINCT FROM excluded.published_at "
+        "OR items.provider_id IS DISTINCT FROM excluded.provider_id "
+        "OR items.image_url IS DISTINCT FROM excluded.image_url)",
         rows,
     )
     ids.update(ids_for_urls(conn, [row[0] for row in rows]))
     return ids
 
 
-def _rows_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, tuple[int, int]]:
+def _rows_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}
     for start in range(0, len(urls), _CHUNK):
         chunk = urls[start : start + _CHUNK]
@@ -244,7 +248,7 @@ def _rows_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, t
     return found
 
 
-def ids_for_urls(conn: sqlite3.Connection, urls: Sequence[str]) -> dict[str, int]:
+def ids_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     for start in range(0, len(urls), _CHUNK):
         chunk = urls[start : start + _CHUNK]

@@ -14,6 +14,7 @@ its old url is hidden (``removed``) unless another file still carries it.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from bot.storage.article_rows import (
     _version_key,
     ids_for_urls,
 )
+from bot.storage.dialect import Connection
 from bot.storage.stories import StoryGrouper
 
 __all__ = [
@@ -41,7 +43,7 @@ __all__ = [
 FEED_ENTRY_PATH = "<feed entry>"
 MAX_WARNINGS_TEXT = 8_000  # characters of parser notes stored per file
 # What one file's values can make the database refuse; anything else (locked, I/O) aborts the batch
-_FILE_ERRORS = (
+_SQLITE_FILE_ERRORS: tuple[type[Exception], ...] = (
     sqlite3.DataError,
     sqlite3.IntegrityError,
     sqlite3.InterfaceError,
@@ -50,6 +52,14 @@ _FILE_ERRORS = (
     ValueError,
     TypeError,
 )
+
+
+def _file_errors() -> tuple[type[Exception], ...]:
+    psycopg = sys.modules.get("psycopg")  # loaded when a PostgreSQL database is open
+    if psycopg is None:
+        return _SQLITE_FILE_ERRORS
+    # a value PostgreSQL refuses (out of range, NUL in text), a constraint, a bad parameter
+    return (*_SQLITE_FILE_ERRORS, psycopg.DataError, psycopg.IntegrityError)
 
 
 @dataclass(slots=True)
@@ -70,7 +80,7 @@ class KnownFile:
     error: str | None
 
 
-def known_files(conn: sqlite3.Connection) -> dict[str, KnownFile]:
+def known_files(conn: Connection) -> dict[str, KnownFile]:
     """What the database remembers of every file it has read, by path."""
     rows = conn.execute("SELECT path, size, mtime_ns, digest, error FROM files")
     return {
@@ -78,7 +88,7 @@ def known_files(conn: sqlite3.Connection) -> dict[str, KnownFile]:
     }
 
 
-def touch_files(conn: sqlite3.Connection, files: Sequence[SourceFile]) -> None:
+def touch_files(conn: Connection, files: Sequence[SourceFile]) -> None:
     """Record a new size/mtime for files whose content hash did not change."""
     if not files:
         return
@@ -98,7 +108,7 @@ def warnings_text(warnings: Sequence[str], limit: int = MAX_WARNINGS_TEXT) -> st
 
 
 def _record_file(
-    conn: sqlite3.Connection,
+    conn: Connection,
     source: SourceFile,
     item_id: int | None,
     error: str | None,
@@ -128,12 +138,12 @@ def _record_file(
     return file_id
 
 
-def _previous_item(conn: sqlite3.Connection, path: str) -> int | None:
+def _previous_item(conn: Connection, path: str) -> int | None:
     row = conn.execute("SELECT item_id FROM files WHERE path = ?", (path,)).fetchone()
     return None if row is None else row[0]
 
 
-def _hide_if_orphaned(conn: sqlite3.Connection, item_id: int, path: str) -> bool:
+def _hide_if_orphaned(conn: Connection, item_id: int, path: str) -> bool:
     """The file ``path`` no longer carries ``item_id``: hide that article unless another file
     still carries it (a corrected url must not leave a ghost article behind)."""
     other = conn.execute(
@@ -153,7 +163,7 @@ def _store_reason(err: Exception) -> str:
 
 
 def write_batch(
-    conn: sqlite3.Connection,
+    conn: Connection,
     entries: Sequence[tuple[SourceFile, ParsedArticle | None, str | None]],
     now: int,
     grouper_factory=StoryGrouper,
@@ -180,7 +190,7 @@ def write_batch(
             conn.execute("SAVEPOINT newsbot_file")
             try:
                 result, links = _write_one(conn, lookups, grouper, source, parsed, now)
-            except _FILE_ERRORS as err:
+            except _file_errors() as err:
                 # this file only: undo its rows, record why, go on with the batch
                 conn.execute("ROLLBACK TO newsbot_file")
                 conn.execute("RELEASE newsbot_file")
@@ -203,7 +213,7 @@ def write_batch(
 
 
 def _write_one(
-    conn: sqlite3.Connection,
+    conn: Connection,
     lookups: _Lookups,
     grouper: StoryGrouper,
     source: SourceFile,
@@ -234,7 +244,11 @@ def _write_one(
         for position, r in enumerate(article.related)
         if related_ids[r.url] != item_id
     ]
-    conn.executemany("INSERT OR IGNORE INTO links VALUES (?, ?, ?, ?)", link_rows)
+    conn.executemany(
+        "INSERT INTO links(file_id, src_id, dst_id, position) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        link_rows,
+    )
     if article.removed:
         grouper.refresh_removed([item_id])
     else:
@@ -243,7 +257,7 @@ def _write_one(
 
 
 def store_articles(
-    conn: sqlite3.Connection,
+    conn: Connection,
     articles: Sequence[tuple[Article, int, int | None]],
     now: int,
     grouper_factory=StoryGrouper,
@@ -265,8 +279,8 @@ def store_articles(
         item_id, result = _upsert_article(conn, lookups, article, source, now)
         if result == "new" and seen_at is not None and seen_at < now:
             conn.execute(
-                "UPDATE items SET first_seen_at = min(first_seen_at, ?) WHERE id = ?",
-                (seen_at, item_id),
+                "UPDATE items SET first_seen_at = ? WHERE id = ? AND first_seen_at > ?",
+                (seen_at, item_id, seen_at),
             )
         lookups.articles[article.url] = item_id
         setattr(outcome, result, getattr(outcome, result) + 1)

@@ -1,12 +1,11 @@
 """Database care: online backups, checks, restores, the pre-migration copy, and the run lock.
 
-SQLite only for now. Backups use SQLite's online backup API (``sqlite3.Connection.backup``): the
-copy is one consistent snapshot even while the bot writes (WAL readers never block the writer),
-written to ``PATH.partial`` and renamed into place, so a half-written file never has the final
-name. Every function here is synchronous and blocking: callers run them in a thread.
-
-When PostgreSQL arrives, :func:`database_kind` is the dispatch point: ``backup``/``restore``
-then run ``pg_dump``/``pg_restore`` (or say how) instead of the functions below.
+SQLite database files only: on PostgreSQL every function here refuses with a message pointing to
+the server's tools (``pg_dump -Fc`` / ``pg_restore``; docs/scaling.md). Backups use SQLite's
+online backup API (``sqlite3.Connection.backup``): the copy is one consistent snapshot even
+while the bot writes (WAL readers never block the writer), written to ``PATH.partial`` and
+renamed into place, so a half-written file never has the final name. Every function here is
+synchronous and blocking: callers run them in a thread.
 
 The run lock: ``newsbot run`` holds an exclusive advisory lock (``flock``) on ``DB.lock`` beside
 the database for as long as it runs; ``restore`` refuses while it is held.
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from bot.storage.dialect import TargetError, parse_target
 from bot.storage.migrations import SCHEMA_VERSION
 
 try:
@@ -51,16 +51,30 @@ class DatabaseInUse(BackupError):
     """A running bot holds the database's run lock."""
 
 
-def database_kind(target: str) -> str:
-    """``"postgresql"`` for a ``postgresql://`` url (not supported yet), else ``"sqlite"``."""
-    return "postgresql" if target.startswith(("postgres://", "postgresql://")) else "sqlite"
+PG_REFUSAL = (
+    "{display}: {what} is for SQLite database files; on PostgreSQL use the server's own tools: "
+    "pg_dump -Fc for a backup, pg_restore to restore it, and the server's amcheck for checks "
+    "(docs/scaling.md)"
+)
 
 
-def _sqlite_only(target: str) -> None:
-    if database_kind(target) != "sqlite":
-        raise BackupError(
-            f"{target}: PostgreSQL databases are not supported yet; use pg_dump / pg_restore"
-        )
+def database_kind(target: str | Path) -> str:
+    """``"postgresql"`` for a ``postgresql://`` url, else ``"sqlite"``."""
+    try:
+        return parse_target(target).dialect
+    except TargetError as exc:
+        raise BackupError(str(exc)) from exc
+
+
+def _sqlite_path(target: str | Path, what: str) -> str:
+    """The SQLite file of ``target``; a PostgreSQL target is refused, pointing to pg_dump."""
+    try:
+        parsed = parse_target(target)
+    except TargetError as exc:
+        raise BackupError(str(exc)) from exc
+    if parsed.dialect != "sqlite":
+        raise BackupError(PG_REFUSAL.format(display=parsed.display, what=what))
+    return parsed.location
 
 
 def stamp(now: datetime | None = None) -> str:
@@ -75,7 +89,8 @@ def lock_path(db_path: str | Path) -> Path:
 @contextlib.contextmanager
 def run_lock(db_path: str | Path) -> Iterator[None]:
     """Hold the database's run lock (raises :class:`DatabaseInUse` when another holds it)."""
-    if fcntl is None or str(db_path) == ":memory:":
+    db_path = _sqlite_path(db_path, "the run lock")
+    if fcntl is None or db_path == ":memory:":
         yield
         return
     path = lock_path(db_path)
@@ -138,8 +153,7 @@ def inspect(conn: sqlite3.Connection, *, full: bool = True) -> dict[str, Any]:
 
 def check(path: str | Path) -> dict[str, Any]:
     """``newsbot db check``: integrity, schema version and counts of the database at ``path``."""
-    _sqlite_only(str(path))
-    path = Path(path)
+    path = Path(_sqlite_path(path, "newsbot db check"))
     conn = _connect_ro(path)
     try:
         report = inspect(conn)
@@ -182,7 +196,7 @@ def _copy(source: sqlite3.Connection, dest_path: Path) -> None:
 
 def backup(db_path: str | Path, dest: str | Path) -> dict[str, Any]:
     """``newsbot db backup``: an online, consistent copy of ``db_path`` at ``dest``, checked."""
-    _sqlite_only(str(db_path))
+    db_path = _sqlite_path(db_path, "newsbot db backup")
     src_path, dest_path = Path(db_path), Path(dest)
     if dest_path.is_dir():
         dest_path = dest_path / f"{src_path.name}.{stamp()}.bak"
@@ -232,7 +246,7 @@ def restore(
     ``DB.pre-restore-STAMP.bak`` unless ``keep_current`` is false. The copy goes through SQLite
     (backup API into the target), so a crash mid-restore leaves the old content, not a mix.
     """
-    _sqlite_only(str(db_path))
+    db_path = _sqlite_path(db_path, "newsbot db restore")
     backup_path, db_path = Path(backup_path), Path(db_path)
     report = check(backup_path)
     problems = problems_of(report)

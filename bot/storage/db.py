@@ -63,14 +63,19 @@ def integrity_errors() -> tuple[type[Exception], ...]:
     return errors
 
 
-def database_errors() -> tuple[type[Exception], ...]:
-    """:class:`StorageError` and the drivers' error roots, for the surfaces that report any
-    database failure (``except database_errors() as exc``)."""
-    errors: tuple[type[Exception], ...] = (StorageError, sqlite3.Error)
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The base exceptions of the drivers in use (sqlite3, and psycopg once loaded)."""
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
     psycopg = sys.modules.get("psycopg")
     if psycopg is not None:
         errors += (psycopg.Error,)
     return errors
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """:class:`StorageError` and the drivers' error roots, for the surfaces that report any
+    database failure (``except database_errors() as exc``)."""
+    return (StorageError, *driver_errors())
 
 
 def is_busy(exc: BaseException) -> bool:

@@ -32,9 +32,12 @@ __all__ = [
     "Dialect",
     "Target",
     "dialect",
+    "display_target",
     "greatest_sql",
     "is_postgres",
     "least_sql",
+    "nocase_key",
+    "nocase_param",
     "parse_target",
     "redact",
 ]
@@ -47,6 +50,18 @@ def dialect(conn: Any) -> Dialect:
 
 def is_postgres(conn: Any) -> bool:
     return not isinstance(conn, sqlite3.Connection)
+
+
+def nocase_key(conn: Any, expr: str) -> str:
+    """``expr`` as a case-insensitive sort and comparison key (matching the title indexes:
+    ``title COLLATE NOCASE`` on SQLite, ``lower(title) COLLATE "C"`` on PostgreSQL). Compare
+    it with :func:`nocase_param` values."""
+    return f'(lower({expr}) COLLATE "C")' if is_postgres(conn) else f"{expr} COLLATE NOCASE"
+
+
+def nocase_param(conn: Any) -> str:
+    """The placeholder that goes with :func:`nocase_key` (``?`` or ``lower(?)``)."""
+    return "lower(?)" if is_postgres(conn) else "?"
 
 
 def greatest_sql(conn: Any, a: str, b: str) -> str:
@@ -95,6 +110,14 @@ def redact(url: str) -> str:
             [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def display_target(target: str | Path) -> str:
+    """``target`` as it may be printed or logged (any password as ``***``)."""
+    try:
+        return parse_target(target).display
+    except TargetError:
+        return redact(str(target))
 
 
 def parse_target(target: str | Path) -> Target:

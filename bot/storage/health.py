@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
+from bot.storage.dialect import Connection
 
 
-def ping(conn: sqlite3.Connection) -> None:
+def ping(conn: Connection) -> None:
     """A round trip through the database connection (raises when it is unusable)."""
     conn.execute("SELECT 1").fetchone()
 
 
-def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+def counts(conn: Connection) -> tuple[int, int]:
     """(visible articles, visible stories), each through an index."""
     (articles,) = conn.execute(
         "SELECT count(*) FROM items WHERE is_article = 1 AND removed = 0"
@@ -19,7 +19,7 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return articles, stories
 
 
-def stuck_digest_runs(conn: sqlite3.Connection, older_than: int) -> list[tuple[int, int]]:
+def stuck_digest_runs(conn: Connection, older_than: int) -> list[tuple[int, int]]:
     """(run id, subscription id) of digest runs still planned or sending whose last change was
     before the unix time ``older_than`` (uses the partial index on open runs)."""
     rows = conn.execute(

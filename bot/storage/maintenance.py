@@ -6,16 +6,16 @@ A migration inserts a row into ``pending_tasks``; the service that can do the wo
 
 from __future__ import annotations
 
-import sqlite3
+from bot.storage.dialect import Connection
 
 STORIES_REBUILD = "stories-rebuild"
 
 
-def is_pending(conn: sqlite3.Connection, name: str) -> bool:
+def is_pending(conn: Connection, name: str) -> bool:
     return (
         conn.execute("SELECT 1 FROM pending_tasks WHERE name = ?", (name,)).fetchone() is not None
     )
 
 
-def clear(conn: sqlite3.Connection, name: str) -> None:
+def clear(conn: Connection, name: str) -> None:
     conn.execute("DELETE FROM pending_tasks WHERE name = ?", (name,))

@@ -116,12 +116,13 @@ class PgConnection:
     def __init__(self, raw: psycopg.Connection[Row]) -> None:
         self.raw = raw
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Row]:
+    # Cursors are typed Any, as sqlite3's rows are: storage code reads both the same way.
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if not params:
             return self.raw.execute(_begin(sql))
         return self.raw.execute(translate(sql), tuple(params))
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Row]:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
         cursor = self.raw.cursor()
         cursor.executemany(translate(sql), [tuple(r) for r in rows])
         return cursor

@@ -6,11 +6,11 @@ articles never appear.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.domain.views import CoverageItem, StoryRow, TopicCount
+from bot.storage.dialect import Connection, nocase_key, nocase_param
 
 _ITEM_COLS = (
     "i.id, i.url, i.title, i.excerpt, p.name, i.published_at, i.quality, i.heat, i.is_article, "
@@ -46,7 +46,7 @@ def _item(row: Sequence) -> CoverageItem:
     )
 
 
-def items_by_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, CoverageItem]:
+def items_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, CoverageItem]:
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
@@ -54,7 +54,7 @@ def items_by_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Cove
     return {row[0]: _item(row) for row in rows}
 
 
-def _story_rows(conn: sqlite3.Connection, rows: list[Sequence]) -> list[StoryRow]:
+def _story_rows(conn: Connection, rows: list[Sequence]) -> list[StoryRow]:
     leads = items_by_ids(conn, [r[11] for r in rows if r[11] is not None])
     topics = story_topic_names(conn, [r[0] for r in rows])
     out = []
@@ -82,7 +82,7 @@ def _story_rows(conn: sqlite3.Connection, rows: list[Sequence]) -> list[StoryRow
     return out
 
 
-def story_topic_names(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, list[str]]:
+def story_topic_names(conn: Connection, story_ids: Sequence[int]) -> dict[int, list[str]]:
     if not story_ids:
         return {}
     marks = ",".join("?" * len(story_ids))
@@ -97,14 +97,14 @@ def story_topic_names(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dic
 
 
 # -- topics ------------------------------------------------------------------------------------
-def topic_by_name(conn: sqlite3.Connection, name: str) -> tuple[int, str] | None:
+def topic_by_name(conn: Connection, name: str) -> tuple[int, str] | None:
     row = conn.execute("SELECT id, name FROM topics WHERE key = ?", (name.strip().casefold(),))
     found = row.fetchone()
     return None if found is None else (found[0], found[1])
 
 
 def topics(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     since: int | None,
     until: int | None,
@@ -122,7 +122,7 @@ def topics(
             "SELECT t.name, count(*), count(DISTINCT i.story_id) FROM items i "
             "JOIN item_topics it ON it.item_id = i.id JOIN topics t ON t.id = it.topic_id "
             "WHERE i.is_article = 1 AND i.removed = 0 AND i.published_at >= ? "
-            "AND i.published_at < ? GROUP BY t.id ORDER BY count(*) DESC, t.name "
+            "AND i.published_at < ? GROUP BY t.id, t.name ORDER BY count(*) DESC, t.name "
             "LIMIT ? OFFSET ?",
             (
                 since if since is not None else -(1 << 62),
@@ -134,7 +134,7 @@ def topics(
     return [TopicCount(name, articles, stories) for name, articles, stories in rows]
 
 
-def topic_names_like(conn: sqlite3.Connection, text: str, limit: int) -> list[str]:
+def topic_names_like(conn: Connection, text: str, limit: int) -> list[str]:
     """Topic names starting with ``text`` first, then containing it; most used first."""
     key = text.strip().casefold()
     if not key:
@@ -155,7 +155,7 @@ def topic_names_like(conn: sqlite3.Connection, text: str, limit: int) -> list[st
 
 # -- stories -----------------------------------------------------------------------------------
 def stories(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     topic_id: int | None,
     min_quality: int | None,
@@ -191,7 +191,7 @@ def stories(
     return _story_rows(conn, rows)
 
 
-def resolve_story_id(conn: sqlite3.Connection, story_id: int) -> int | None:
+def resolve_story_id(conn: Connection, story_id: int) -> int | None:
     """The current id of a story, following merges."""
     row = conn.execute("SELECT id FROM stories WHERE id = ?", (story_id,)).fetchone()
     if row:
@@ -200,7 +200,7 @@ def resolve_story_id(conn: sqlite3.Connection, story_id: int) -> int | None:
     return row[0] if row else None
 
 
-def story(conn: sqlite3.Connection, story_id: int) -> StoryRow | None:
+def story(conn: Connection, story_id: int) -> StoryRow | None:
     rows = conn.execute(
         f"SELECT {_STORY_COLS} FROM stories s WHERE s.id = ? AND s.article_count > 0", (story_id,)
     ).fetchall()
@@ -208,7 +208,7 @@ def story(conn: sqlite3.Connection, story_id: int) -> StoryRow | None:
     return found[0] if found else None
 
 
-def story_coverage(conn: sqlite3.Connection, story_id: int, limit: int) -> list[CoverageItem]:
+def story_coverage(conn: Connection, story_id: int, limit: int) -> list[CoverageItem]:
     rows = conn.execute(
         f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.story_id = ? AND i.removed = 0 "
         "ORDER BY i.is_article DESC, i.quality IS NULL, i.quality DESC, i.published_at IS NULL, "
@@ -220,44 +220,45 @@ def story_coverage(conn: sqlite3.Connection, story_id: int, limit: int) -> list[
 
 
 # -- articles ----------------------------------------------------------------------------------
-def article_by_id(conn: sqlite3.Connection, item_id: int) -> CoverageItem | None:
+def article_by_id(conn: Connection, item_id: int) -> CoverageItem | None:
     row = conn.execute(
         f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.id = ? AND i.removed = 0", (item_id,)
     ).fetchone()
     return None if row is None else _item(row)
 
 
-def article_by_url(conn: sqlite3.Connection, url: str) -> CoverageItem | None:
+def article_by_url(conn: Connection, url: str) -> CoverageItem | None:
     row = conn.execute(
         f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.url = ? AND i.removed = 0", (url,)
     ).fetchone()
     return None if row is None else _item(row)
 
 
-def article_by_title(conn: sqlite3.Connection, title: str) -> CoverageItem | None:
+def article_by_title(conn: Connection, title: str) -> CoverageItem | None:
     row = conn.execute(
-        f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.title = ? COLLATE NOCASE "
-        "AND i.is_article = 1 AND i.removed = 0 ORDER BY i.published_at DESC LIMIT 1",
+        f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} "
+        f"WHERE {nocase_key(conn, 'i.title')} = {nocase_param(conn)} "
+        "AND i.is_article = 1 AND i.removed = 0 ORDER BY i.published_at DESC NULLS LAST, i.id "
+        "LIMIT 1",
         (title.strip(),),
     ).fetchone()
     return None if row is None else _item(row)
 
 
-def related_coverage(
-    conn: sqlite3.Connection, item_id: int, limit: int, offset: int
-) -> list[CoverageItem]:
+def related_coverage(conn: Connection, item_id: int, limit: int, offset: int) -> list[CoverageItem]:
     """Items linked to the article in either direction (its related list, or lists naming it)."""
     rows = conn.execute(
         f"SELECT {_ITEM_COLS} FROM {_ITEM_FROM} WHERE i.removed = 0 AND i.id IN ("
         "SELECT dst_id FROM links WHERE src_id = ? UNION SELECT src_id FROM links WHERE dst_id = ?"
-        ") ORDER BY i.quality IS NULL, i.quality DESC, i.published_at DESC, i.id LIMIT ? OFFSET ?",
+        ") ORDER BY i.quality IS NULL, i.quality DESC, i.published_at DESC NULLS LAST, i.id "
+        "LIMIT ? OFFSET ?",
         (item_id, item_id, limit, offset),
     )
     return [_item(r) for r in rows]
 
 
 def latest_story_time(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     until: int,
     topic_ids: Sequence[int] | None,
@@ -279,7 +280,7 @@ def latest_story_time(
 
 
 def stories_in_window(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     since: int,
     until: int,
@@ -303,7 +304,7 @@ def stories_in_window(
     return _story_rows(conn, conn.execute(sql, params).fetchall())
 
 
-def stories_by_ids(conn: sqlite3.Connection, story_ids: Sequence[int]) -> list[StoryRow]:
+def stories_by_ids(conn: Connection, story_ids: Sequence[int]) -> list[StoryRow]:
     """The live stories among ``story_ids`` (any order)."""
     if not story_ids:
         return []

@@ -1,13 +1,18 @@
-"""Full-text search and title autocomplete over items (FTS5). Synchronous; runs on the
-database thread. User text is reduced to quoted words, so FTS5 syntax is never interpreted."""
+"""Full-text search and title autocomplete over items. Synchronous; runs on the database thread.
+
+SQLite: the FTS5 table ``items_fts`` ranked by ``bm25``. PostgreSQL: the generated ``tsvector``
+column ``items.search_doc`` (title weight A, excerpt weight B, GIN index) ranked by ``ts_rank``.
+Both score ``relevance * (1 + quality_weight * quality / 100)`` over the newest ``scan`` matches.
+User text is reduced to words (runs of letters, digits and _) that are quoted into the query,
+so neither FTS5 nor tsquery syntax is ever interpreted."""
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Sequence
 
 from bot.domain.views import CoverageItem
+from bot.storage.dialect import Connection, is_postgres
 from bot.storage.queries import items_by_ids
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -25,8 +30,46 @@ def _quoted(words: Sequence[str], prefix_last: bool = False) -> list[str]:
     return out
 
 
+# ts_rank weights {D, C, B, A}: a title word (A) counts 3x an excerpt word (B), as in bm25 above
+_PG_WEIGHTS = "{0.1, 0.1, 0.333333, 1.0}"
+_PG_CONFIG = "newsbot_text"  # migration 1: simple + unaccent, like FTS5's unicode61
+
+
+def tsquery_text(
+    words: Sequence[str], joiner: str = " & ", *, prefix_last: bool = False, label: str = ""
+) -> str:
+    """A ``to_tsquery`` text in which every word is one quoted lexeme (no operator survives);
+    ``label`` restricts matches to a weight (``A``: titles), ``prefix_last`` makes the last word
+    a prefix."""
+    out = []
+    for n, word in enumerate(words):
+        quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+        suffix = ("*" if prefix_last and n == len(words) - 1 else "") + label
+        out.append(quoted + (":" + suffix if suffix else ""))
+    return joiner.join(out)
+
+
+def _matches(conn: Connection, words: list[str], joiner: str, scan: int) -> list[tuple]:
+    """(item id, relevance: higher is better) of the ``scan`` newest matches."""
+    if is_postgres(conn):
+        query = tsquery_text(words, " | " if joiner == " OR " else " & ")
+        return conn.execute(
+            f"SELECT m.id, ts_rank('{_PG_WEIGHTS}', m.search_doc, q.q, 1) FROM ("
+            f"SELECT i.id, i.search_doc FROM items i "
+            f"WHERE i.search_doc @@ to_tsquery('{_PG_CONFIG}', ?) ORDER BY i.id DESC LIMIT ?) m, "
+            f"to_tsquery('{_PG_CONFIG}', ?) AS q(q)",
+            (query, scan, query),
+        ).fetchall()
+    rows = conn.execute(
+        "SELECT f.rowid, bm25(items_fts, 3.0, 1.0) FROM items_fts f "
+        "WHERE items_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?",
+        (joiner.join(_quoted(words)), scan),
+    ).fetchall()
+    return [(r[0], -r[1]) for r in rows]
+
+
 def search(
-    conn: sqlite3.Connection,
+    conn: Connection,
     text: str,
     *,
     quality_weight: float,
@@ -35,45 +78,40 @@ def search(
     pool: int = 100,
     scan: int = 500,
 ) -> list[tuple[CoverageItem, float]]:
-    """Full-text search, ranked by bm25 (title weighted 3x) blended with quality.
+    """Full-text search, ranked by relevance (title weighted 3x) blended with quality.
 
     All words must match; when that finds nothing, any word may match. User text is reduced to
     quoted words, so FTS5 syntax (quotes, OR, NEAR, *, -, parentheses) is never interpreted.
-    bm25 is computed for the ``scan`` newest matches only (rowid order is ingest order): a word
-    found in half of 100k items would otherwise cost ~100 ms; the best ``pool`` of those are
-    blended with quality and paged.
+    Relevance (bm25 on SQLite, ts_rank on PostgreSQL) is computed for the ``scan`` newest
+    matches only (id order is ingest order): a word found in half of 100k items would otherwise
+    cost ~100 ms; the best ``pool`` of those are blended with quality and paged.
     """
     words = fts_terms(text)
     if not words:
         return []
     for joiner in (" ", " OR "):
-        query = joiner.join(_quoted(words))
-        rows = conn.execute(
-            "SELECT f.rowid, bm25(items_fts, 3.0, 1.0) FROM items_fts f "
-            "WHERE items_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?",
-            (query, scan),
-        ).fetchall()
+        rows = _matches(conn, words, joiner, scan)
         if rows or len(words) == 1:
             break
     if not rows:
         return []
-    rows.sort(key=lambda r: r[1])
+    rows.sort(key=lambda r: -r[1])
     rows = rows[:pool]
     items = items_by_ids(conn, [r[0] for r in rows])
     scored = []
-    for rowid, bm25 in rows:
+    for rowid, relevance in rows:
         item = items.get(rowid)
         if item is None:
             continue
         quality = item.quality if item.quality is not None else 50
-        scored.append((item, -bm25 * (1.0 + quality_weight * quality / 100.0)))
+        scored.append((item, relevance * (1.0 + quality_weight * quality / 100.0)))
     removed = _removed_ids(conn, [i.id for i, _ in scored])
     scored = [(i, s) for i, s in scored if i.id not in removed]
     scored.sort(key=lambda pair: (-pair[1], pair[0].id))
     return scored[offset : offset + limit]
 
 
-def _removed_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+def _removed_ids(conn: Connection, ids: Sequence[int]) -> set[int]:
     if not ids:
         return set()
     marks = ",".join("?" * len(ids))
@@ -83,36 +121,51 @@ def _removed_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
     }
 
 
-def title_matches(conn: sqlite3.Connection, text: str, limit: int) -> list[tuple[int, str]]:
+def title_matches(conn: Connection, text: str, limit: int) -> list[tuple[int, str]]:
     """Articles for autocomplete: title prefix matches first, then titles containing the words."""
     text = " ".join(text.split())
     if not text:
         rows = conn.execute(
             "SELECT id, title FROM items WHERE is_article = 1 AND removed = 0 "
-            "ORDER BY published_at DESC LIMIT ?",
+            "ORDER BY published_at DESC NULLS LAST, id LIMIT ?",
             (limit,),
         )
         return [(r[0], r[1]) for r in rows]
     found: dict[int, str] = {}
+    postgres = is_postgres(conn)
+    if postgres:
+        text = text.lower()  # the index key is lower(title) in byte ("C") order
     last = ord(text[-1])  # U+10FFFF has no successor: bound the range by it instead
     upper = text[:-1] + chr(last + 1) if last < 0x10FFFF else text + "\U0010ffff"
-    for rid, title in conn.execute(
-        "SELECT id, title FROM items INDEXED BY items_article_title "
+    prefix_sql = (
+        "SELECT id, title FROM items WHERE is_article = 1 AND removed = 0 "
+        'AND (lower(title) COLLATE "C") >= ? AND (lower(title) COLLATE "C") < ? '
+        'ORDER BY (lower(title) COLLATE "C"), id LIMIT ?'
+        if postgres
+        else "SELECT id, title FROM items INDEXED BY items_article_title "
         "WHERE is_article = 1 AND removed = 0 "
         "AND title >= ? COLLATE NOCASE AND title < ? COLLATE NOCASE "
-        "ORDER BY title COLLATE NOCASE LIMIT ?",
-        (text, upper, limit),
-    ):
+        "ORDER BY title COLLATE NOCASE LIMIT ?"
+    )
+    for rid, title in conn.execute(prefix_sql, (text, upper, limit)):
         found[rid] = title
     words = fts_terms(text, limit=6)
     if len(found) < limit and words:
-        query = "title : (" + " ".join(_quoted(words, prefix_last=True)) + ")"
-        for rid, title in conn.execute(
+        if postgres:
+            sql = (
+                "SELECT i.id, i.title FROM items i "
+                f"WHERE i.search_doc @@ to_tsquery('{_PG_CONFIG}', ?) "
+                "AND i.is_article = 1 AND i.removed = 0 ORDER BY i.id LIMIT ?"
+            )
+            query = tsquery_text(words, prefix_last=True, label="A")
+        else:
             # CROSS JOIN: walk the full-text matches and look each item up, never the reverse
-            "SELECT i.id, i.title FROM items_fts f CROSS JOIN items i ON i.id = f.rowid "
-            "WHERE items_fts MATCH ? AND i.is_article = 1 AND i.removed = 0 LIMIT ?",
-            (query, limit * 2),
-        ):
+            sql = (
+                "SELECT i.id, i.title FROM items_fts f CROSS JOIN items i ON i.id = f.rowid "
+                "WHERE items_fts MATCH ? AND i.is_article = 1 AND i.removed = 0 LIMIT ?"
+            )
+            query = "title : (" + " ".join(_quoted(words, prefix_last=True)) + ")"
+        for rid, title in conn.execute(sql, (query, limit * 2)):
             if len(found) >= limit:
                 break
             found.setdefault(rid, title)

@@ -3,14 +3,13 @@ state, and the write of one poll's results.
 
 :class:`SourceRepository` is the whole contract the services use: async methods whose
 transactions live inside them, returning domain objects (:class:`bot.domain.feeds.Feed`). The SQL
-is plain and portable except ``INSERT OR IGNORE``/``ON CONFLICT`` upserts (both have PostgreSQL
-spellings). Times are stored as INTEGER unix seconds.
+is written once for both dialects (``ON CONFLICT`` upserts, ``RETURNING``; see
+:mod:`bot.storage.dialect`). Times are stored as INTEGER unix seconds.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from bot.domain.feeds import Feed, FeedEntry, PollState
 from bot.storage.articles import store_articles
 from bot.storage.db import Database
+from bot.storage.dialect import Connection
 
 __all__ = ["ConfigFeed", "FeedCounts", "PollWrite", "SourceRepository"]
 
@@ -148,14 +148,14 @@ class SourceRepository:
         return await self.db.run(_record_polls, list(writes), now)
 
 
-def _select(conn: sqlite3.Connection, where: str, params: Sequence) -> list[Feed]:
+def _select(conn: Connection, where: str, params: Sequence) -> list[Feed]:
     rows = conn.execute(
         f"SELECT {_COLS} FROM sources WHERE kind = 'feed' AND {where} ORDER BY id", params
     ).fetchall()
     return [_feed(r) for r in rows]
 
 
-def _transaction(conn: sqlite3.Connection):
+def _transaction(conn: Connection):
     conn.execute("BEGIN IMMEDIATE")
 
 
@@ -177,7 +177,7 @@ def _add_feed(conn, url, name, topics, every, now, origin) -> tuple[Feed, bool]:
     return feed, row is not None
 
 
-def _remove(conn: sqlite3.Connection, feed_id: int) -> bool:
+def _remove(conn: Connection, feed_id: int) -> bool:
     _transaction(conn)
     try:
         cur = conn.execute("DELETE FROM sources WHERE kind = 'feed' AND id = ?", (feed_id,))
@@ -189,7 +189,7 @@ def _remove(conn: sqlite3.Connection, feed_id: int) -> bool:
     return cur.rowcount > 0
 
 
-def _sync_config(conn: sqlite3.Connection, feeds: list[ConfigFeed], now: int):
+def _sync_config(conn: Connection, feeds: list[ConfigFeed], now: int):
     _transaction(conn)
     added = updated = removed = 0
     try:
@@ -231,7 +231,7 @@ def _sync_config(conn: sqlite3.Connection, feeds: list[ConfigFeed], now: int):
     return added, updated, removed
 
 
-def _claim_url(conn: sqlite3.Connection, source_id: int, guid: str, url: str) -> None:
+def _claim_url(conn: Connection, source_id: int, guid: str, url: str) -> None:
     """An entry whose link changed keeps its article: move the known item to the new url (when
     no other item has it yet)."""
     row = conn.execute(
@@ -246,7 +246,7 @@ def _claim_url(conn: sqlite3.Connection, source_id: int, guid: str, url: str) ->
         conn.execute("UPDATE items SET url = ? WHERE id = ?", (url, row[0]))
 
 
-def _update_source(conn: sqlite3.Connection, w: PollWrite, now: int) -> bool:
+def _update_source(conn: Connection, w: PollWrite, now: int) -> bool:
     s = w.state
     moved = False
     if w.moved_to:
@@ -287,7 +287,7 @@ def _update_source(conn: sqlite3.Connection, w: PollWrite, now: int) -> bool:
     return moved
 
 
-def _record_polls(conn: sqlite3.Connection, writes: list[PollWrite], now: int) -> list[FeedCounts]:
+def _record_polls(conn: Connection, writes: list[PollWrite], now: int) -> list[FeedCounts]:
     _transaction(conn)
     try:
         counts = [FeedCounts() for _ in writes]

@@ -103,8 +103,8 @@ class SqliteStore:
         rows = self.conn.execute(
             "SELECT t.story_id, t.weight, s.norm2, s.size, s.span_first, s.span_last "
             "FROM story_terms t JOIN stories s ON s.id = t.story_id WHERE t.term = ? "
-            "AND (? IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
-            "AND (? IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
+            "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
+            "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
             "ORDER BY t.story_id DESC LIMIT ?",
             (term, _ts(lo), _ts(lo), _ts(hi), _ts(hi), limit),
         ).fetchall()
@@ -167,8 +167,8 @@ class SqliteStore:
         """Write the pending term frequencies and counters (before the transaction commits)."""
         self.conn.executemany(
             "INSERT INTO term_stats(term, stories, items) VALUES (?, ?, ?) "
-            "ON CONFLICT(term) DO UPDATE SET stories = stories + excluded.stories, "
-            "items = items + excluded.items",
+            "ON CONFLICT(term) DO UPDATE SET stories = term_stats.stories + excluded.stories, "
+            "items = term_stats.items + excluded.items",
             [(t, d[0], d[1]) for t, d in self._stat_delta.items() if d != [0, 0]],
         )
         held, items = self._ids_delta
@@ -217,7 +217,8 @@ class SqliteStore:
         new_terms = [t for t in vec if t not in old]
         conn.executemany(
             "INSERT INTO story_terms(term, story_id, weight) VALUES (?, ?, ?) "
-            "ON CONFLICT(term, story_id) DO UPDATE SET weight = weight + excluded.weight",
+            "ON CONFLICT(term, story_id) DO UPDATE SET "
+            "weight = story_terms.weight + excluded.weight",
             [(t, story, v) for t, v in vec.items()],
         )
         items, _ = self.item_dfs(vec)
@@ -283,7 +284,9 @@ class SqliteStore:
         conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", (keep, gone))
         conn.execute("UPDATE story_aliases SET new_id = ? WHERE new_id = ?", (keep, gone))
         conn.execute(
-            "INSERT OR REPLACE INTO story_aliases(old_id, new_id) VALUES (?, ?)", (gone, keep)
+            "INSERT INTO story_aliases(old_id, new_id) VALUES (?, ?) "
+            "ON CONFLICT(old_id) DO UPDATE SET new_id = excluded.new_id",
+            (gone, keep),
         )
         conn.execute("DELETE FROM stories WHERE id = ?", (gone,))  # its terms cascade
         self._ids_delta[0] -= 1

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from bot.domain.ranking import RankingSettings, rank_key
+from bot.storage.dialect import is_postgres
 
 
 def refresh_stories(
@@ -25,7 +26,9 @@ def refresh_stories(
             settings=ranking,
         )
 
-    conn.create_function("newsbot_rank_key", 4, key, deterministic=True)
+    postgres = is_postgres(conn)  # no user functions there: rank keys are set from Python
+    if not postgres:
+        conn.create_function("newsbot_rank_key", 4, key, deterministic=True)
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS dirty_stories(id INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM dirty_stories")
     conn.executemany("INSERT INTO dirty_stories(id) VALUES (?)", [(s,) for s in story_ids])
@@ -48,7 +51,7 @@ def refresh_stories(
         "first_seen_at = a.first_seen, last_seen_at = a.last_seen FROM ("
         "SELECT story_id, coalesce(sum(is_article), 0) AS articles, count(*) AS items, "
         "count(DISTINCT provider_id) AS providers, max(quality) AS best_q, "
-        "max(CASE WHEN is_article THEN heat END) AS max_heat, min(published_at) AS first_pub, "
+        "max(CASE WHEN is_article = 1 THEN heat END) AS max_heat, min(published_at) AS first_pub, "
         "max(published_at) AS last_pub, min(first_seen_at) AS first_seen, "
         "max(first_seen_at) AS last_seen "
         f"FROM items WHERE story_id IN {dirty} AND removed = 0 GROUP BY story_id) AS a "
@@ -58,15 +61,32 @@ def refresh_stories(
         "UPDATE stories SET lead_item_id = (SELECT i.id FROM items i "
         "WHERE i.story_id = stories.id AND i.removed = 0 ORDER BY i.is_article DESC, "
         "i.quality IS NULL, i.quality DESC, i.published_at IS NULL, i.published_at, i.id "
-        "LIMIT 1), rank_key = CASE WHEN article_count > 0 THEN newsbot_rank_key("
-        f"best_quality, max_heat, provider_count, last_published_at) END WHERE id IN {dirty}"
+        "LIMIT 1)"
+        + (
+            ""
+            if postgres
+            else ", rank_key = CASE WHEN article_count > 0 THEN newsbot_rank_key("
+            "best_quality, max_heat, provider_count, last_published_at) END"
+        )
+        + f" WHERE id IN {dirty}"
     )
+    if postgres:
+        conn.executemany(
+            "UPDATE stories SET rank_key = ? WHERE id = ?",
+            [
+                (key(*r[1:]), r[0])
+                for r in conn.execute(
+                    "SELECT id, best_quality, max_heat, provider_count, last_published_at "
+                    f"FROM stories WHERE id IN {dirty} AND article_count > 0"
+                ).fetchall()
+            ],
+        )
     conn.execute(f"DELETE FROM story_topics WHERE story_id IN {dirty}")
     conn.execute(
-        "INSERT OR IGNORE INTO story_topics(topic_id, story_id, rank_key) "
+        "INSERT INTO story_topics(topic_id, story_id, rank_key) "
         "SELECT DISTINCT t.topic_id, i.story_id, s.rank_key FROM items i "
         "JOIN item_topics t ON t.item_id = i.id JOIN stories s ON s.id = i.story_id "
-        f"WHERE i.story_id IN {dirty} AND i.removed = 0"
+        f"WHERE i.story_id IN {dirty} AND i.removed = 0 ON CONFLICT DO NOTHING"
     )
     topics.update(
         r[0]

@@ -109,4 +109,8 @@ def _alias_old_stories(conn: sqlite3.Connection, old: dict[int, int]) -> None:
     rows = [(o, mapping[n]) for o, n in aliases if n in mapping]
     rows += [(o, n) for o, n in mapping.items() if o != n]
     conn.execute("DELETE FROM story_aliases WHERE new_id NOT IN (SELECT id FROM stories)")
-    conn.executemany("INSERT OR REPLACE INTO story_aliases(old_id, new_id) VALUES (?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO story_aliases(old_id, new_id) VALUES (?, ?) "
+        "ON CONFLICT(old_id) DO UPDATE SET new_id = excluded.new_id",
+        rows,
+    )
