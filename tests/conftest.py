@@ -84,3 +84,15 @@ def _no_discord_retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
     shim.__dict__.update(vars(asyncio))
     shim.sleep = sleep  # type: ignore[attr-defined]
     monkeypatch.setattr(discord.http, "asyncio", shim)
+
+
+@pytest.fixture
+def on_each_backend(db_target: str) -> Iterator[str]:
+    """Point the shared helpers (``tests.support.targets``) at ``db_target`` for this test."""
+    from tests.support import targets
+
+    targets.choose(db_target)
+    try:
+        yield db_target
+    finally:
+        targets.choose(None)

@@ -359,13 +359,14 @@ def test_database_failures_are_one_line_naming_the_file():
     import errno
 
     from bot.cli.errors import database_message
+    from bot.storage.db import StorageBusy
 
     full = database_message(OSError(errno.ENOSPC, "No space left on device"), "/data/n.db")
     assert full.startswith("the disk holding /data/n.db is full") and "\n" not in full
     sqlite_full = database_message(sqlite3.OperationalError("database or disk is full"), "n.db")
     assert sqlite_full == full.replace("/data/n.db", "n.db")
-    locked = database_message(sqlite3.OperationalError("database is locked"), "n.db")
-    assert "busy" in locked
+    locked = database_message(StorageBusy("the database is busy: database is locked"), "n.db")
+    assert "busy" in locked and locked.startswith("n.db: ")
 
 
 def test_problem_kinds_drop_the_specifics():

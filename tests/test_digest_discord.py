@@ -27,7 +27,10 @@ from bot.storage.db import Database, open_database
 from bot.ui.bot import NewsBot, Services
 from bot.ui.cogs.digest import DiscordPoster, setup_digests
 from tests.discord_double import DEFAULT_TOKEN, DiscordDouble, default_world, running_client
+from tests.support import targets
 from tests.support.digest import Article, Clock, Crash, ingest
+
+pytestmark = pytest.mark.usefixtures("on_each_backend")  # both backends
 
 DAY1 = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)  # 08:00 in London
 EPHEMERAL = 1 << 6
@@ -67,7 +70,7 @@ async def digest_env(
     **double_kw: Any,
 ) -> AsyncIterator[Env]:
     clock = Clock(DAY1 - timedelta(hours=1))
-    async with open_database(tmp_path / "bot.db") as db:
+    async with open_database(targets.target(tmp_path, "bot.db")) as db:
         articles = [
             Article(i, DAY1 - timedelta(hours=4), quality=60 + i, topics=("AI", "Chips"))
             for i in range(n_stories)
@@ -86,7 +89,7 @@ async def digest_env(
         )
         services = Services(query=query, ingest=IngestService(db, workers=1), digests=digests)
         config = Config(
-            database=DatabaseConfig(str(tmp_path / "bot.db")),
+            database=DatabaseConfig(targets.target(tmp_path, "bot.db")),
             ingest=IngestConfig(sources=(str(tmp_path / "src"),), rescan_minutes=0, workers=1),
             discord=DiscordConfig(token=DEFAULT_TOKEN),
         )

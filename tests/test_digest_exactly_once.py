@@ -26,6 +26,8 @@ from tests.discord_double import DEFAULT_TOKEN, DiscordDouble
 from tests.support.digest_faults import ClockSleep, CrashAt, Killed
 from tests.test_digest_discord import DAY1, MESSAGES, digest_env, make_sub
 
+pytestmark = pytest.mark.usefixtures("on_each_backend")  # both backends
+
 STEPS = [
     "claimed",
     *(f"{kind}:{i}" for i in range(3) for kind in ("posted", "recorded")),

@@ -28,8 +28,8 @@ DAY1 = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)  # 08:00 London
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    async with open_database(tmp_path / "digest.db") as database:
+async def db(db_target: str):
+    async with open_database(db_target) as database:
         yield database
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.test_digest_discord import DAY1, digest_env, make_sub
+
+pytestmark = pytest.mark.usefixtures("on_each_backend")  # both backends
 
 
 async def test_send_now_replies_in_words(tmp_path: Path) -> None:

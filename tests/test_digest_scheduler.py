@@ -4,7 +4,6 @@ and the job body run with a controllable clock (no real waiting)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -91,8 +90,8 @@ def test_trigger_coalesces_missed_runs_like_cron() -> None:
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    async with open_database(tmp_path / "sched.db") as database:
+async def db(db_target: str):
+    async with open_database(db_target) as database:
         yield database
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -30,8 +29,8 @@ DAY1 = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    async with open_database(tmp_path / "digest.db") as database:
+async def db(db_target: str):
+    async with open_database(db_target) as database:
         yield database
 
 

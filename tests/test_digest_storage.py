@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.domain import digest as d
 from bot.domain import digest_messages as m
 from bot.storage import digests as store
-from bot.storage.db import open_database
+from bot.storage.db import integrity_errors, open_database
 
 NOW = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    async with open_database(tmp_path / "ledger.db") as database:
+async def db(db_target: str):
+    async with open_database(db_target) as database:
         yield database
 
 
@@ -86,7 +84,7 @@ async def test_ledger_is_unique_per_subscription_and_fire_instant(db) -> None:
     again, created_again = await new_run(db, sub.id)
     assert created and not created_again and again.id == run.id
     assert run.messages == plan(3) and run.remaining == (0, 1, 2)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(integrity_errors()):
         await db.run(
             lambda c: c.execute(
                 "INSERT INTO digest_runs(subscription_id, local_date, kind, channel_id, "

@@ -16,7 +16,7 @@ from tests.support.feed_server import FeedServer
 from tests.support.feeds import Item, rss
 from tests.support.ui_harness import make_config
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("on_each_backend")]
 EPHEMERAL = 1 << 6
 
 

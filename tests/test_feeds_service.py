@@ -21,6 +21,8 @@ from tests.support.digest import Article as FileArticle
 from tests.support.digest import ingest
 from tests.support.feeds import T0, Item, feed_env, rss
 
+pytestmark = pytest.mark.usefixtures("on_each_backend")  # both backends
+
 DATA = Path(__file__).parent / "data" / "feeds"
 
 
@@ -273,7 +275,8 @@ async def test_opml_import_export_round_trip(tmp_path):
         assert len(again.existing) == 3 and not again.added
         exported = await env.service.export_opml()
     (tmp_path / "other").mkdir()
-    async with feed_env(tmp_path / "other") as other:
+    # Into a second database: a SQLite file (the first one is of each backend in turn).
+    async with feed_env(tmp_path, target=str(tmp_path / "other" / "feeds.db")) as other:
         imported = await other.service.import_opml(exported.encode())
         got = {(f.url, f.name, f.topics) for f in await other.service.feeds()}
         assert len(imported.added) == 3

@@ -357,15 +357,16 @@ async def test_reader_connections_refuse_writes(tmp_path: Path) -> None:
 async def test_ingest_transactions_are_bounded(tmp_path: Path, monkeypatch) -> None:
     """Other writers (a /digest subscribe) wait at most one bounded ingest transaction."""
     from bot.services import ingest as ingest_mod
+    from bot.storage import article_repo
 
     sizes: list[int] = []
-    real = ingest_mod.write_batch
+    real = article_repo.write_batch
 
     def spy(conn, entries, now, *args):
         sizes.append(len(entries))
         return real(conn, entries, now, *args)
 
-    monkeypatch.setattr(ingest_mod, "write_batch", spy)
+    monkeypatch.setattr(article_repo, "write_batch", spy)
     src = tmp_path / "src"
     for i in range(260):
         write_article(src, f"{i:03d}.md", f"Headline {i} {i * 7}", f"https://b.example/{i}")

@@ -42,8 +42,8 @@ class Recorder:
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    async with open_database(tmp_path / "events.db") as database:
+async def db(db_target: str):
+    async with open_database(db_target) as database:
         yield database
 
 

@@ -11,13 +11,15 @@ from bot.ui.rescan import Rescanner
 from tests.factories import write_article
 
 
-async def test_rejected_files_are_logged_once_and_a_missing_folder_is_a_warning(tmp_path, caplog):
+async def test_rejected_files_are_logged_once_and_a_missing_folder_is_a_warning(
+    tmp_path, caplog, db_target
+):
     src = tmp_path / "src"
     write_article(src, "a.md", "Alpha launches a rocket", "https://a.example/1")
     (src / "bad.md").write_text("no front matter here\n", encoding="utf-8")
     missing = tmp_path / "not-there"
     caplog.set_level(logging.INFO, logger="bot.ui.rescan")
-    async with open_database(tmp_path / "n.db") as db:
+    async with open_database(db_target) as db:
         rescanner = Rescanner(IngestService(db, workers=1), [str(src), str(missing)], 0)
         for _ in range(3):
             report = await rescanner.run_once()

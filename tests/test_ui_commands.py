@@ -21,7 +21,7 @@ from tests.support.ui_harness import (
     running_bot,
 )
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("on_each_backend")]
 
 EXPECTED = {"topics", "news", "story", "related", "search", "help"}
 

@@ -8,7 +8,7 @@ from bot.ui.views import REFUSAL
 from tests.factories import related, write_article
 from tests.support.ui_harness import buttons, is_ephemeral, iso, running_bot
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("on_each_backend")]
 
 
 async def test_the_invoker_turns_pages_forward_and_back(tmp_path):

@@ -9,7 +9,6 @@ Exit codes: 0 success; 1 something asked for was not found, or some input files 
 from __future__ import annotations
 
 import errno
-import sqlite3
 from pathlib import Path
 
 from bot.services.errors import HINT_DIGESTS, HINT_STORIES, HINT_TOPICS, NotFound, UserError
@@ -54,9 +53,7 @@ def database_message(exc: BaseException, path: str) -> str:
             f"the disk holding {path} is full: nothing more was written. Free some space and run "
             "the command again (what was committed before is kept)."
         )
-    if isinstance(exc, StorageBusy) or (
-        isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-    ):
+    if isinstance(exc, StorageBusy):
         return f"{path}: the database is busy (another newsbot is writing); try again shortly"
     if isinstance(exc, StorageError):
         return str(exc)

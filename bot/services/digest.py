@@ -56,8 +56,8 @@ from bot.services.digest_subscriptions import (
     TooManySubscriptions,
 )
 from bot.services.errors import UserError
-from bot.storage import digests as store
 from bot.storage.db import Database
+from bot.storage.digest_ledger import DigestLedger, LedgerTx, LedgerUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class DigestService(DigestSubscriptions):
         self.score = score
         self.color = color
         self.plan_retry_delays = tuple(plan_retry_delays)
+        self.ledger = DigestLedger(db)
         self._builder = DigestBuilder(score, post_when_empty=config.post_when_empty, color=color)
         self.delivery = Deliverer(
             db,
@@ -157,18 +158,24 @@ class DigestService(DigestSubscriptions):
         return timedelta(hours=self.config.grace_hours)
 
     # -- building -------------------------------------------------------------------------------
-    def _build(self, conn, sub: Subscription, local_date, now: datetime) -> DigestPlan:
+    def _build(self, tx: LedgerTx, sub: Subscription, local_date, now: datetime) -> DigestPlan:
         """Select the stories and plan the messages (on the database thread)."""
-        return self._builder.build(conn, sub, local_date, now)
+        return self._builder.build(tx, sub, local_date, now)
 
     def _record_plan(
-        self, conn, sub: Subscription, plan: DigestPlan, *, kind: str, at: datetime, now: datetime
+        self,
+        tx: LedgerTx,
+        sub: Subscription,
+        plan: DigestPlan,
+        *,
+        kind: str,
+        at: datetime,
+        now: datetime,
     ) -> tuple[DigestRun, bool]:
         """Claim the run (call inside the transaction that built ``plan``: choosing the stories
         and reserving them for the channel are one step)."""
         status = RunStatus.PLANNED if plan.messages else RunStatus.EMPTY
-        run, created = store.insert_run(
-            conn,
+        run, created = tx.insert_run(
             subscription_id=sub.id,
             local_date=plan.local_date,
             kind=kind,
@@ -182,7 +189,7 @@ class DigestService(DigestSubscriptions):
             now=now,
         )
         if created and status is RunStatus.EMPTY:
-            _note_outcome(conn, sub, now, "nothing new")
+            _note_outcome(tx, sub, now, "nothing new")
         if created and status is RunStatus.EMPTY:
             self.delivery.events.digest_finished("skipped", "empty", None)
         return run, created
@@ -194,17 +201,17 @@ class DigestService(DigestSubscriptions):
         return await self._db(self._build, sub, d.local_date_for(now, sub.zone), now)
 
     async def _db(self, fn: Callable[..., T], *args: object) -> T:
-        """``fn(conn, *args)`` on the database thread, driver errors as ``LedgerUnavailable``."""
-        return await self.db.run(store.guarded(fn), *args)
+        """``fn(tx, *args)`` in one ledger hop, driver errors as ``LedgerUnavailable``."""
+        return await self.ledger.unit(fn, *args)
 
     # -- running --------------------------------------------------------------------------------
-    def _plan_scheduled(self, conn, sub_id: int, at: datetime | None, now: datetime):
-        sub = store.get_subscription(conn, sub_id)
+    def _plan_scheduled(self, tx: LedgerTx, sub_id: int, at: datetime | None, now: datetime):
+        sub = tx.get_subscription(sub_id)
         if sub is None or sub.state is SubscriptionState.PAUSED:
             return sub, None
         at = at or d.previous_fire(sub.time, sub.zone, now)
         local_date = d.local_date_for(at, sub.zone)
-        existing = store.scheduled_run(conn, sub.id, at)
+        existing = tx.scheduled_run(sub.id, at)
         if existing is not None:
             return sub, existing
         self.delivery.checkpoint("plan")
@@ -214,9 +221,8 @@ class DigestService(DigestSubscriptions):
                 f"missed by {_ago(late)}, more than the {self.config.grace_hours:g} h grace "
                 "period (the bot was not running)"
             )
-            with store.transaction(conn):
-                run, _ = store.insert_run(
-                    conn,
+            with tx.transaction():
+                run, _ = tx.insert_run(
                     subscription_id=sub.id,
                     local_date=local_date,
                     kind="scheduled",
@@ -229,7 +235,7 @@ class DigestService(DigestSubscriptions):
                     error=error,
                     now=now,
                 )
-                _note_outcome(conn, sub, now, f"skipped: {error}")
+                _note_outcome(tx, sub, now, f"skipped: {error}")
             self.delivery.events.digest_finished("skipped", "missed", None)
             log.warning(
                 "digest %d (guild %d, channel %d) for %s skipped: %s",
@@ -240,9 +246,9 @@ class DigestService(DigestSubscriptions):
                 error,
             )
             return sub, run
-        with store.transaction(conn):
-            plan = self._build(conn, sub, local_date, now)
-            run, _ = self._record_plan(conn, sub, plan, kind="scheduled", at=at, now=now)
+        with tx.transaction():
+            plan = self._build(tx, sub, local_date, now)
+            run, _ = self._record_plan(tx, sub, plan, kind="scheduled", at=at, now=now)
         return sub, run
 
     async def run_scheduled(
@@ -260,7 +266,7 @@ class DigestService(DigestSubscriptions):
             try:
                 planned = await self.plan_scheduled(sub_id, scheduled_for=fire, now=now)
                 break
-            except store.LedgerUnavailable as exc:
+            except LedgerUnavailable as exc:
                 if fire is None:
                     sub = await self._subscription_or_none(sub_id)
                     fire = None if sub is None else d.previous_fire(sub.time, sub.zone, now)
@@ -284,8 +290,8 @@ class DigestService(DigestSubscriptions):
 
     async def _subscription_or_none(self, sub_id: int) -> Subscription | None:
         try:
-            return await self._db(store.get_subscription, sub_id)
-        except store.LedgerUnavailable:
+            return await self.ledger.get_subscription(sub_id)
+        except LedgerUnavailable:
             return None
 
     def _plan_delay(self, attempt: int, fire: datetime | None) -> float | None:
@@ -305,7 +311,7 @@ class DigestService(DigestSubscriptions):
         log.error("digest %d: %s (gave up within the grace period)", sub_id, reason)
         try:
             run = await self._db(record_failed_fire, sub_id, fire, now, reason)
-        except store.LedgerUnavailable as err:
+        except LedgerUnavailable as err:
             log.error("digest %d: the failure could not be recorded either: %s", sub_id, err)
             run = None
         return RunResult(sub_id, str(RunStatus.FAILED), run.id if run else None, error=reason)
@@ -330,14 +336,14 @@ class DigestService(DigestSubscriptions):
             raise DeliveryUnavailable("The bot cannot post right now; try again in a minute.")
         now = self.clock()
 
-        def plan(conn):
-            with store.transaction(conn):
-                built = self._build(conn, sub, d.local_date_for(now, sub.zone), now)
-                return self._record_plan(conn, sub, built, kind="manual", at=now, now=now)[0]
+        def plan(tx: LedgerTx) -> DigestRun:
+            with tx.transaction():
+                built = self._build(tx, sub, d.local_date_for(now, sub.zone), now)
+                return self._record_plan(tx, sub, built, kind="manual", at=now, now=now)[0]
 
         try:
             run = await self._db(plan)
-        except store.LedgerUnavailable as exc:
+        except LedgerUnavailable as exc:
             log.warning("digest %d: send-now could not be planned: %s", sub.id, exc)
             raise DeliveryUnavailable(
                 "The database is busy right now, so nothing was posted; try again in a minute."
@@ -351,7 +357,7 @@ class DigestService(DigestSubscriptions):
         now = now or self.clock()
         subs = {s.id: s for s in await self.all_subscriptions()}
         jobs: list[Awaitable[RunResult]] = []
-        for run in await self._db(store.open_runs):
+        for run in await self.ledger.open_runs():
             sub = subs.get(run.subscription_id)
             if sub is not None:
                 jobs.append(self._resume(sub, run, now))
@@ -369,7 +375,7 @@ class DigestService(DigestSubscriptions):
     async def resume_run(self, run_id: int) -> RunResult | None:
         """Post (or, past its grace period, fail) the open run ``run_id``, e.g. one a worker
         claimed because its claimer died; None when it is gone or no longer open."""
-        run = await self._db(store.get_run, run_id)
+        run = await self.ledger.get_run(run_id)
         if run is None or not run.is_open:
             return None
         sub = await self._subscription_or_none(run.subscription_id)
@@ -385,14 +391,13 @@ class DigestService(DigestSubscriptions):
             f"interrupted after {len(run.sent_message_ids)} of {len(run.messages)} messages and "
             f"not resumed: {_ago(late)} late, past the grace period"
         )
-        await self._db(store.finish_run, run.id, RunStatus.FAILED, error, now)
+        await self.ledger.finish_run(run.id, RunStatus.FAILED, error, now)
         return RunResult(sub.id, str(RunStatus.FAILED), run.id, error=error)
 
 
-def _note_outcome(conn, sub: Subscription, now: datetime, outcome: str) -> None:
+def _note_outcome(tx: LedgerTx, sub: Subscription, now: datetime, outcome: str) -> None:
     """Record a run's outcome without changing the subscription's failure state."""
-    store.record_outcome(
-        conn,
+    tx.record_outcome(
         sub.id,
         state=sub.state,
         failure_streak=sub.failure_streak,

@@ -15,7 +15,6 @@ never to none.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,6 +23,7 @@ from bot.domain.digest import Candidate, DigestPlan, Subscription
 from bot.domain.digest_messages import EmbedSpec, story_embed
 from bot.domain.views import StoryRow
 from bot.storage import digests as store
+from bot.storage.digest_ledger import LedgerTx
 
 POOL_TTL = timedelta(seconds=60)
 SINCE_STEP = 3600  # load pools from whole hours back, so nearby windows share one load
@@ -49,14 +49,14 @@ class CandidatePool:
         self._ids: set[int] = set()
         self._embeds: dict[int, EmbedSpec] = {}
 
-    def ensure(self, conn: sqlite3.Connection, since: datetime) -> None:
+    def ensure(self, tx: LedgerTx, since: datetime) -> None:
         """Make sure every story new since ``since`` (up to ``until``) is in the pool."""
         if since >= self.since:
             return
         low = _floor(since, SINCE_STEP)
-        rows = store.candidate_stories(conn, d.Window(low, self.until, low - d.PUBLISH_LAG))
+        rows = tx.candidate_stories(d.Window(low, self.until, low - d.PUBLISH_LAG))
         fresh = [r for r in rows if r.id not in self._ids]
-        texts = store.coverage_texts(conn, [r.id for r in fresh])
+        texts = tx.coverage_texts([r.id for r in fresh])
         added = [
             Candidate(r, self._score(r, self.until), "\n".join(texts.get(r.id, ()))) for r in fresh
         ]
@@ -64,10 +64,10 @@ class CandidatePool:
         self.ranked = d.rank([*self.ranked, *added])
         self.since = low
 
-    def embeds(self, conn: sqlite3.Connection, chosen: list[Candidate]) -> list[EmbedSpec]:
+    def embeds(self, tx: LedgerTx, chosen: list[Candidate]) -> list[EmbedSpec]:
         missing = [c.story.id for c in chosen if c.story.id not in self._embeds]
         if missing:
-            providers = store.coverage_providers(conn, missing)
+            providers = tx.coverage_providers(missing)
             for sid in missing:
                 story = next(c.story for c in chosen if c.story.id == sid)
                 self._embeds[sid] = story_embed(story, providers.get(sid, ()), self._color)
@@ -84,8 +84,8 @@ class DigestBuilder:
         self.color = color
         self._pool: CandidatePool | None = None
 
-    def _current_pool(self, conn: sqlite3.Connection, now: datetime) -> CandidatePool:
-        version = conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
+    def _current_pool(self, tx: LedgerTx, now: datetime) -> CandidatePool:
+        version = tx.items_version()
         pool = self._pool
         if (
             pool is None
@@ -96,19 +96,17 @@ class DigestBuilder:
             pool = self._pool = CandidatePool(now, version, self.score, self.color)
         return pool
 
-    def build(
-        self, conn: sqlite3.Connection, sub: Subscription, local_date: date, now: datetime
-    ) -> DigestPlan:
-        pool = self._current_pool(conn, now)
-        previous = store.previous_window_end(conn, sub.id)
-        first = None if previous is not None else store.first_attempt(conn, sub.id)
+    def build(self, tx: LedgerTx, sub: Subscription, local_date: date, now: datetime) -> DigestPlan:
+        pool = self._current_pool(tx, now)
+        previous = tx.previous_window_end(sub.id)
+        first = None if previous is not None else tx.first_attempt(sub.id)
         window = d.digest_window(previous, pool.until, first)
-        pool.ensure(conn, window.since)
+        pool.ensure(tx, window.since)
         # "Sent" includes what another digest of the channel planned and has not finished (or
         # given up): those stories are reserved by its open ledger run.
-        sent = store.sent_story_ids(
-            conn, sub.channel_id, now - timedelta(days=store.SENT_MEMORY_DAYS)
-        ) | store.reserved_story_ids(conn, sub.channel_id)
+        sent = tx.sent_story_ids(
+            sub.channel_id, now - timedelta(days=store.SENT_MEMORY_DAYS)
+        ) | tx.reserved_story_ids(sub.channel_id)
         chosen = d.select_stories(pool.ranked, sub, window, sent, ranked=True)
         return d.build_plan(
             sub,
@@ -117,5 +115,5 @@ class DigestBuilder:
             chosen,
             post_when_empty=self.post_when_empty,
             color=self.color,
-            embeds=pool.embeds(conn, chosen),
+            embeds=pool.embeds(tx, chosen),
         )

@@ -47,8 +47,8 @@ from bot.services.digest_outcomes import (
     RunResult,
 )
 from bot.services.events import NO_EVENTS, Events, delivery_reason
-from bot.storage import digests as store
 from bot.storage.db import Database
+from bot.storage.digest_ledger import DigestLedger, LedgerTx, LedgerUnavailable
 
 __all__ = [
     "CONCURRENCY",
@@ -118,6 +118,7 @@ class Deliverer:
         grace: timedelta = timedelta(hours=6),
     ) -> None:
         self.db = db
+        self.ledger = DigestLedger(db)
         self.clock = clock
         self.poster = poster
         self.sleep = sleep
@@ -193,7 +194,7 @@ class Deliverer:
                     return RunResult(sub.id, "noop", run.id, error="claimed by another process")
                 try:
                     # Re-read the row: ``run`` may be stale (another caller finished it).
-                    fresh = await self.db.run(store.guarded(store.get_run), run.id)
+                    fresh = await self.ledger.get_run(run.id)
                     if fresh is None or not fresh.is_open:
                         return RunResult(sub.id, "noop", run.id)
                     return await self._post_run(sub, fresh)
@@ -247,7 +248,7 @@ class Deliverer:
                 run, gone = await self._replan(sub, run, fixed, exc)
                 dropped.extend(gone)
                 continue
-            except (PostTransient, store.LedgerUnavailable) as exc:
+            except (PostTransient, LedgerUnavailable) as exc:
                 delay = self._later_delay(run, later)
                 if delay is None:
                     return await self._failed(sub, run, exc)
@@ -279,9 +280,7 @@ class Deliverer:
                 self.checkpoint(f"posted:{position}")
                 # Shielded: once Discord accepted a message its id is recorded, even when this
                 # task is being cancelled.
-                record = self.db.run(
-                    store.guarded(store.record_message), run, position, message_id, self.clock()
-                )
+                record = self.ledger.record_message(run, position, message_id, self.clock())
                 await asyncio.shield(record)
                 self.checkpoint(f"recorded:{position}")
                 return message_id
@@ -323,14 +322,14 @@ class Deliverer:
             delay,
         )
         try:
-            await self.db.run(store.guarded(store.note_run), run.id, note, now)
-        except store.LedgerUnavailable as err:
+            await self.ledger.note_run(run.id, note, now)
+        except LedgerUnavailable as err:
             log.error("digest run %d: could not record the retry: %s", run.id, err)
         await self.sleep(delay)
         for _ in range(3):
             try:
-                return await self.db.run(store.guarded(store.get_run), run.id)
-            except store.LedgerUnavailable as err:
+                return await self.ledger.get_run(run.id)
+            except LedgerUnavailable as err:
                 log.warning("digest run %d: %s; retrying", run.id, err)
                 await self.sleep(self.retry_delays[0] if self.retry_delays else 1.0)
         return replace(run, error=note)
@@ -348,9 +347,7 @@ class Deliverer:
         notes = _notes(run) + [f"dropped story #{sid} (Discord refused it: {exc})" for sid in gone]
         story_ids = tuple(sid for sid in run.story_ids if sid not in set(gone))
         note = NOTE_SEP.join(notes) or None
-        await self.db.run(
-            store.guarded(store.replan_run), run.id, messages, story_ids, note, self.clock()
-        )
+        await self.ledger.replan_run(run.id, messages, story_ids, note, self.clock())
         if gone:
             log.warning(
                 "digest %d (guild %d, channel %d): Discord refused story %s; dropped it: %s",
@@ -375,11 +372,10 @@ class Deliverer:
         paused = sub.state is SubscriptionState.PAUSED
         state = SubscriptionState.PAUSED if paused else SubscriptionState.ACTIVE
 
-        def record(conn) -> None:
-            with store.transaction(conn):
-                store.mark_sent(conn, run.id, note, now)
-                store.record_outcome(
-                    conn,
+        def record(tx: LedgerTx) -> None:
+            with tx.transaction():
+                tx.mark_sent(run.id, note, now)
+                tx.record_outcome(
                     sub.id,
                     state=state,
                     failure_streak=sub.failure_streak if paused else 0,
@@ -389,7 +385,7 @@ class Deliverer:
                     last_outcome=outcome,
                 )
 
-        await asyncio.shield(self.db.run(store.guarded(record)))
+        await asyncio.shield(self.ledger.unit(record))
         if sub.state is SubscriptionState.FAILING:
             self._changed(sub.id, replace(sub, state=state, failure_streak=0))
         log.info(
@@ -432,11 +428,10 @@ class Deliverer:
         error = NOTE_SEP.join([*notes, reason])
         outcome = f"failed after {sent} of {len(run.messages)} messages: {reason}"
 
-        def record(conn) -> None:
-            with store.transaction(conn):
-                store.finish_run(conn, run.id, RunStatus.FAILED, error, now)
-                store.record_outcome(
-                    conn,
+        def record(tx: LedgerTx) -> None:
+            with tx.transaction():
+                tx.finish_run(run.id, RunStatus.FAILED, error, now)
+                tx.record_outcome(
                     sub.id,
                     state=state,
                     failure_streak=streak,
@@ -447,8 +442,8 @@ class Deliverer:
                 )
 
         try:
-            await self.db.run(store.guarded(record))
-        except store.LedgerUnavailable as err:
+            await self.ledger.unit(record)
+        except LedgerUnavailable as err:
             log.error(
                 "digest %d (guild %d, channel %d) failed (%s) and the failure could not be "
                 "recorded: %s",

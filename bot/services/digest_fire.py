@@ -3,22 +3,21 @@ the planning transaction until the grace period ran out). Runs on the database t
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, datetime
 
 from bot.domain import digest as d
 from bot.domain.digest import DigestRun, RunStatus, SubscriptionState
 from bot.services.digest_delivery import PAUSE_AFTER_FAILING_DAYS
-from bot.storage import digests as store
+from bot.storage.digest_ledger import LedgerTx
 
 
 def record_failed_fire(
-    conn: sqlite3.Connection, sub_id: int, fire: datetime | None, now: datetime, reason: str
+    tx: LedgerTx, sub_id: int, fire: datetime | None, now: datetime, reason: str
 ) -> DigestRun | None:
     """Record a scheduled fire that could not even be planned: a failed ledger row for it (so
     ``/digest status`` shows it) and the subscription's failing state (paused after
     ``PAUSE_AFTER_FAILING_DAYS`` failing days), in one transaction."""
-    sub = store.get_subscription(conn, sub_id)
+    sub = tx.get_subscription(sub_id)
     if sub is None:
         return None
     at = fire or d.previous_fire(sub.time, sub.zone, now)
@@ -31,9 +30,8 @@ def record_failed_fire(
         if streak >= PAUSE_AFTER_FAILING_DAYS
         else SubscriptionState.FAILING
     )
-    with store.transaction(conn):
-        run, _ = store.insert_run(
-            conn,
+    with tx.transaction():
+        run, _ = tx.insert_run(
             subscription_id=sub.id,
             local_date=local,
             kind="scheduled",
@@ -46,8 +44,7 @@ def record_failed_fire(
             error=reason,
             now=now,
         )
-        store.record_outcome(
-            conn,
+        tx.record_outcome(
             sub.id,
             state=state,
             failure_streak=streak,

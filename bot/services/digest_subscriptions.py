@@ -18,8 +18,8 @@ from bot.domain import digest as d
 from bot.domain.digest import DigestRun, Subscription, SubscriptionState
 from bot.services.digest_delivery import Listener
 from bot.services.errors import HINT_DIGESTS, BadInput, LimitReached, NotFound
-from bot.storage import digests as store
 from bot.storage.db import Database
+from bot.storage.digest_ledger import SubscriptionRepository
 
 md = d.md_text
 
@@ -73,6 +73,7 @@ class DigestSubscriptions:
         clock: Callable[[], datetime],
     ) -> None:
         self.db = db
+        self.subs = SubscriptionRepository(db)
         self.config = config
         self.topic_name = topic_name
         self.clock = clock
@@ -130,7 +131,7 @@ class DigestSubscriptions:
 
         draft = _user_input(build)
         cap = self.config.max_subscriptions_per_guild
-        sub, same = await self.db.run(store.insert_unique_subscription, draft, self.clock(), cap)
+        sub, same = await self.subs.insert_unique(draft, self.clock(), cap)
         if same is not None:
             raise DuplicateSubscription(
                 f"Digest #{same.id} ({md(same.name, 100)}) already posts exactly this in "
@@ -146,13 +147,13 @@ class DigestSubscriptions:
         return sub
 
     async def subscriptions(self, guild_id: int) -> list[Subscription]:
-        return await self.db.run(store.list_subscriptions, guild_id)
+        return await self.subs.of_guild(guild_id)
 
     async def all_subscriptions(self) -> list[Subscription]:
-        return await self.db.run(store.list_subscriptions, None)
+        return await self.subs.of_guild(None)
 
     async def get(self, guild_id: int, sub_id: int) -> Subscription:
-        sub = await self.db.run(store.get_subscription, sub_id)
+        sub = await self.subs.get(sub_id)
         if sub is None or sub.guild_id != guild_id:
             raise SubscriptionNotFound(f"No digest #{sub_id} in this server.", hint=HINT_DIGESTS)
         return sub
@@ -197,20 +198,20 @@ class DigestSubscriptions:
             return new
 
         new = _user_input(build)
-        same = await self.db.run(store.same_subscription, new)
+        same = await self.subs.same_as(new)
         if same is not None:
             raise DuplicateSubscription(
                 f"Digest #{same.id} ({md(same.name, 100)}) already posts exactly this in "
                 f"<#{same.channel_id}> at {same.time_text} {same.timezone}; #{sub.id} was not "
                 "changed."
             )
-        await self.db.run(store.update_subscription, new, self.clock())
+        await self.subs.update(new, self.clock())
         self._changed(new.id, new)
         return new
 
     async def unsubscribe(self, guild_id: int, sub_id: int) -> Subscription:
         sub = await self.get(guild_id, sub_id)
-        await self.db.run(store.delete_subscription, sub_id)
+        await self.subs.delete(sub_id)
         log.info("digest %d removed from guild %d channel %d", sub_id, guild_id, sub.channel_id)
         self._changed(sub_id, None)
         return sub
@@ -218,7 +219,7 @@ class DigestSubscriptions:
     async def status(self, guild_id: int) -> list[SubscriptionStatus]:
         now = self.clock()
         subs = await self.subscriptions(guild_id)
-        runs = await self.db.run(store.latest_runs, [s.id for s in subs])
+        runs = await self.subs.latest_runs([s.id for s in subs])
         return [
             SubscriptionStatus(
                 s,

@@ -40,6 +40,7 @@ from bot.services.feed_reports import ImportReport, PollReport, feed_dict, parse
 from bot.services.stories import finish_pending_rebuild
 from bot.storage.db import Database
 from bot.storage.sources import ConfigFeed, PollWrite, SourceRepository
+from bot.storage.story_repo import StoryRepository
 
 __all__ = ["Feed", "FeedService", "ImportReport", "PollReport", "feed_dict", "parse_topics"]
 
@@ -70,6 +71,7 @@ class FeedService:
     ) -> None:
         self.db = db
         self.repo = SourceRepository(db)
+        self.stories = StoryRepository(db)
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
         self.fetcher_factory = fetcher_factory or self._default_fetcher
@@ -192,7 +194,7 @@ class FeedService:
     async def poll(self, refs: Sequence[str | int] | None = None) -> PollReport:
         """Fetch the due feeds (or exactly the named ones, whatever their state) once."""
         async with self._lock:
-            await finish_pending_rebuild(self.db, self._now())
+            await finish_pending_rebuild(self.stories, self._now())
             if refs:
                 feeds = {}
                 for ref in refs:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +26,9 @@ from bot.ingest.pool import ParserPool
 from bot.ingest.wire import Unpacker
 from bot.services.events import NO_EVENTS, Events
 from bot.services.stories import finish_pending_rebuild
-from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
+from bot.storage.article_repo import ArticleRepository, BatchOutcome, KnownFile, WriteRefused
 from bot.storage.db import Database, StorageBusy
+from bot.storage.story_repo import StoryRepository
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ class IngestService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
+        self.articles = ArticleRepository(db)
+        self.stories = StoryRepository(db)
         self.max_file_bytes = max_file_bytes
         cores = os.cpu_count() or 1
         # Default: one parser process per core but one; this process writes the database on
@@ -149,11 +151,11 @@ class IngestService:
     async def _ingest(self, specs: Sequence[str], progress: Progress | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        await finish_pending_rebuild(self.db, int(self.clock()))
+        await finish_pending_rebuild(self.stories, int(self.clock()))
         files, missing = await asyncio.to_thread(_scan, specs)
         report.rejected.extend({"path": p, "reason": r} for p, r in missing)
         report.files = len(files)
-        known: dict[str, KnownFile] = await self.db.run(known_files)
+        known: dict[str, KnownFile] = await self.articles.known_files()
 
         jobs: list[tuple[str, str | None]] = []
         for f in files:
@@ -272,7 +274,7 @@ class IngestService:
             else:
                 entries.append((source, r.parsed, r.error))
         if touched:
-            await self.db.run(_touch, touched)
+            await self.articles.touch(touched)
         for start in range(0, len(entries), WRITE_BATCH):
             await self._write_entries(entries[start : start + WRITE_BATCH], report)
 
@@ -280,9 +282,9 @@ class IngestService:
         """One bounded transaction; if it fails as a whole (not for a passing reason such as a
         lock), each file is written alone so that only the one at fault is rejected."""
         try:
-            report.add(await self.db.run(write_batch, entries, int(self.clock())))
+            report.add(await self.articles.write_batch(entries, int(self.clock())))
             return
-        except (StorageBusy, sqlite3.OperationalError):
+        except (StorageBusy, WriteRefused):
             raise  # locked, disk full, I/O: nothing recorded; the next ingest retries
         except Exception:
             if len(entries) == 1:
@@ -290,23 +292,13 @@ class IngestService:
             log.warning("an ingest batch of %d files failed; writing them one by one", len(entries))
         for entry in entries:
             try:
-                report.add(await self.db.run(write_batch, [entry], int(self.clock())))
-            except (StorageBusy, sqlite3.OperationalError):
+                report.add(await self.articles.write_batch([entry], int(self.clock())))
+            except (StorageBusy, WriteRefused):
                 raise
             except Exception as exc:
                 source = entry[0]
                 reason = f"could not be stored: {type(exc).__name__}: {str(exc)[:200]}"
                 log.error("%s: %s", source.path, reason)
                 report.add(
-                    await self.db.run(write_batch, [(source, None, reason)], int(self.clock()))
+                    await self.articles.write_batch([(source, None, reason)], int(self.clock()))
                 )
-
-
-def _touch(conn, files: list[SourceFile]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        touch_files(conn, files)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise

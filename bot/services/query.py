@@ -25,10 +25,10 @@ from bot.domain.views import (
 )
 from bot.ingest.urls import canonical_url
 from bot.services.errors import HINT_STORIES, HINT_TOPICS, BadInput, NotFound
-from bot.storage import queries as q
-from bot.storage import search as search_db
+from bot.storage.article_repo import ArticleRepository
 from bot.storage.db import Database
-from bot.storage.stats import database_stats
+from bot.storage.search_repo import SearchRepository
+from bot.storage.story_repo import StoryRepository
 
 MAX_LIMIT = 100
 AUTOCOMPLETE_LIMIT = 25
@@ -95,6 +95,9 @@ class QueryService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
+        self.articles = ArticleRepository(db)
+        self.stories_repo = StoryRepository(db)
+        self.search_repo = SearchRepository(db)
         self.settings = settings or QuerySettings()
         self.clock = clock
 
@@ -112,7 +115,7 @@ class QueryService:
         return Page(tuple(rows[:limit]), offset, limit, len(rows) > limit)
 
     async def _topic_id(self, topic: str) -> int:
-        found = await self.db.run(q.topic_by_name, clean_text(topic))
+        found = await self.stories_repo.topic_by_name(clean_text(topic))
         if found is None:
             raise NotFound(f"No topic called “{topic.strip()[:80]}”.", hint=HINT_TOPICS)
         return found[0]
@@ -127,21 +130,19 @@ class QueryService:
         offset: int = 0,
     ) -> Page[TopicCount]:
         _check_page(limit, offset)
-        rows = await self.db.run(
-            lambda c: q.topics(
-                c, since=_ts(since), until=_ts(until), limit=limit + 1, offset=offset
-            )
+        rows = await self.stories_repo.topics(
+            since=_ts(since), until=_ts(until), limit=limit + 1, offset=offset
         )
         return self._page(rows, limit, offset)
 
     async def topic_names(self, text: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[str]:
-        return await self.db.run(
-            q.topic_names_like, clean_text(text)[:100], min(limit, AUTOCOMPLETE_LIMIT)
+        return await self.stories_repo.topic_names_like(
+            clean_text(text)[:100], min(limit, AUTOCOMPLETE_LIMIT)
         )
 
     async def topic_exists(self, name: str) -> str:
         """The display name of a topic, or :class:`NotFound`."""
-        found = await self.db.run(q.topic_by_name, clean_text(name))
+        found = await self.stories_repo.topic_by_name(clean_text(name))
         if found is None:
             raise NotFound(f"No topic called “{name.strip()[:80]}”.", hint=HINT_TOPICS)
         return found[1]
@@ -160,33 +161,20 @@ class QueryService:
         _check_page(limit, offset)
         _check_quality(min_quality)
         topic_id = await self._topic_id(topic) if topic else None
-        rows = await self.db.run(
-            lambda c: q.stories(
-                c,
-                topic_id=topic_id,
-                min_quality=min_quality,
-                since=_ts(since),
-                until=_ts(until),
-                limit=limit + 1,
-                offset=offset,
-            )
+        rows = await self.stories_repo.stories(
+            topic_id=topic_id,
+            min_quality=min_quality,
+            since=_ts(since),
+            until=_ts(until),
+            limit=limit + 1,
+            offset=offset,
         )
         return self._page(self._summaries(rows, self.clock()), limit, offset)
 
     async def story(self, story_id: int, *, coverage_limit: int = COVERAGE_LIMIT) -> StoryDetail:
         if not 0 < story_id < 1 << 62:
             raise NotFound(f"No story #{story_id}.", hint=HINT_STORIES)
-
-        def load(c):
-            current = q.resolve_story_id(c, story_id)
-            if current is None:
-                return None
-            row = q.story(c, current)
-            if row is None:
-                return None
-            return row, q.story_coverage(c, current, coverage_limit)
-
-        found = await self.db.run(load)
+        found = await self.stories_repo.story_detail(story_id, coverage_limit)
         if found is None:
             raise NotFound(f"No story #{story_id}.", hint=HINT_STORIES)
         row, coverage = found
@@ -220,7 +208,7 @@ class QueryService:
             detail = await self.story(story_id, coverage_limit=1)
             return detail.story.lead
         if explicit:
-            found = await self.db.run(q.article_by_id, int(explicit.group(1)))
+            found = await self.articles.by_id(int(explicit.group(1)))
             if found is None:
                 raise NotFound(f"No article {explicit.group(1)}.")
             return found
@@ -235,13 +223,11 @@ class QueryService:
                 url = canonical_url(ref)
             except ValueError as exc:
                 raise BadInput(f"That url does not look valid: {exc}") from None
-            found = await self.db.run(q.article_by_url, url)
+            found = await self.articles.by_url(url)
         else:
-            found = await self.db.run(q.article_by_title, ref)
+            found = await self.articles.by_title(ref)
             if found is None:
-                matches = await self.db.run(search_db.title_matches, ref[:200], 1)
-                if matches:
-                    found = await self.db.run(q.article_by_id, matches[0][0])
+                found = await self.search_repo.best_title_match(ref[:200])
         if found is None:
             raise NotFound(f"I could not find an article matching “{ref[:80]}”.")
         return found
@@ -249,20 +235,18 @@ class QueryService:
     async def related(self, ref: str, *, limit: int = 10, offset: int = 0) -> RelatedCoverage:
         _check_page(limit, offset)
         article = await self.article(ref)
-        rows = await self.db.run(q.related_coverage, article.id, limit + 1, offset)
+        rows = await self.articles.related(article.id, limit + 1, offset)
         return RelatedCoverage(article, article.story_id, self._page(rows, limit, offset))
 
     # -- search and autocomplete ----------------------------------------------------------------
     async def search(self, text: str, *, limit: int = 10, offset: int = 0) -> Page[SearchHit]:
         _check_page(limit, offset)
         text = clean_text(text)
-        if not search_db.fts_terms(text):
+        if not self.search_repo.searchable(text):
             raise BadInput("Give me at least one word to search for.")
         weight = self.settings.search_quality_weight
-        rows = await self.db.run(
-            lambda c: search_db.search(
-                c, text[:500], quality_weight=weight, limit=limit + 1, offset=offset
-            )
+        rows = await self.search_repo.search(
+            text[:500], quality_weight=weight, limit=limit + 1, offset=offset
         )
         hits = [SearchHit(item, score) for item, score in rows]
         return self._page(hits, limit, offset)
@@ -271,24 +255,15 @@ class QueryService:
         self, text: str, limit: int = AUTOCOMPLETE_LIMIT
     ) -> list[tuple[int, str]]:
         """(article id, title) pairs for autocomplete: at most 25, prefix matches first."""
-        return await self.db.run(
-            search_db.title_matches,
-            clean_text(text)[:100],
-            max(1, min(limit, AUTOCOMPLETE_LIMIT)),
+        return await self.search_repo.title_matches(
+            clean_text(text)[:100], max(1, min(limit, AUTOCOMPLETE_LIMIT))
         )
 
     async def story_choices(self, text: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[StorySummary]:
         """Stories for autocomplete: those whose articles' titles match ``text``, the biggest and
         most recent first (the ranking score: breadth, quality, recency)."""
         text = clean_text(text)[:100]
-
-        def load(c):
-            pairs = search_db.title_matches(c, text, 3 * AUTOCOMPLETE_LIMIT)
-            items = q.items_by_ids(c, [i for i, _ in pairs])
-            ids = sorted({it.story_id for it in items.values() if it.story_id is not None})
-            return q.stories_by_ids(c, ids)
-
-        rows = await self.db.run(load)
+        rows = await self.search_repo.stories_matching(text, 3 * AUTOCOMPLETE_LIMIT)
         ranked = sorted(self._summaries(rows, self.clock()), key=lambda s: (-s.score, -s.story.id))
         return ranked[: max(1, min(limit, AUTOCOMPLETE_LIMIT))]
 
@@ -314,33 +289,9 @@ class QueryService:
         topic_ids = [await self._topic_id(t) for t in topics] or None
         end_ts = int(end.timestamp())
         span = int(window.total_seconds())
-
-        def load(c):
-            rows = q.stories_in_window(
-                c,
-                since=end_ts - span,
-                until=end_ts + 1,
-                topic_ids=topic_ids,
-                min_quality=min_quality,
-                limit=max_stories,
-            )
-            if rows:
-                return end_ts, rows
-            latest = q.latest_story_time(
-                c, until=end_ts, topic_ids=topic_ids, min_quality=min_quality
-            )
-            if latest is None:
-                return end_ts, []
-            return latest, q.stories_in_window(
-                c,
-                since=latest - span,
-                until=latest + 1,
-                topic_ids=topic_ids,
-                min_quality=min_quality,
-                limit=max_stories,
-            )
-
-        used_end, rows = await self.db.run(load)
+        used_end, rows = await self.stories_repo.window_or_latest(
+            end=end_ts, span=span, topic_ids=topic_ids, min_quality=min_quality, limit=max_stories
+        )
         used = datetime.fromtimestamp(used_end, UTC)
         summaries = sorted(self._summaries(rows, used), key=lambda s: -s.score)
         return DigestPreview(
@@ -353,7 +304,7 @@ class QueryService:
         )
 
     async def stats(self) -> dict:
-        return await self.db.run(database_stats, self.db.path)
+        return await self.articles.stats()
 
 
 def parse_story_ref(ref: str) -> int | None:

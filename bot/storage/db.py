@@ -72,6 +72,19 @@ def driver_errors() -> tuple[type[Exception], ...]:
     return errors
 
 
+def database_errors() -> tuple[type[Exception], ...]:
+    """:class:`StorageError` and the drivers' error roots, for the surfaces that report any
+    database failure (``except database_errors() as exc``)."""
+    return (StorageError, *driver_errors())
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether a driver error is transient (what :class:`StorageBusy` stands for)."""
+    if _sqlite_busy(exc):
+        return True
+    return "psycopg" in sys.modules and _pg_transient(exc)
+
+
 def _sqlite_busy(exc: BaseException) -> bool:
     if not isinstance(exc, sqlite3.OperationalError):
         return False

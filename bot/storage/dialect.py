@@ -36,6 +36,7 @@ __all__ = [
     "greatest_sql",
     "is_postgres",
     "least_sql",
+    "lock_stories",
     "nocase_key",
     "nocase_param",
     "parse_target",
@@ -72,6 +73,22 @@ def greatest_sql(conn: Any, a: str, b: str) -> str:
 def least_sql(conn: Any, a: str, b: str) -> str:
     """SQL for the smaller of two non-NULL expressions (scalar ``min`` / ``least``)."""
     return f"least({a}, {b})" if is_postgres(conn) else f"min({a}, {b})"
+
+
+# The advisory lock key every story-grouping transaction holds on PostgreSQL ("stories").
+STORY_LOCK = 0x73746F72696573
+
+
+def lock_stories(conn: Any) -> None:
+    """Serialise story grouping and merging across processes until this transaction ends.
+
+    Call first in every transaction that groups items into stories or merges stories, so two
+    ingesting processes can neither split nor double-merge a story. PostgreSQL: a transaction
+    advisory lock (released at COMMIT/ROLLBACK). SQLite: nothing to do, the writer's ``BEGIN
+    IMMEDIATE`` already holds the database's one write lock.
+    """
+    if is_postgres(conn):
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (STORY_LOCK,))
 
 
 @dataclass(frozen=True)

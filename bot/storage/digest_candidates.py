@@ -1,17 +1,18 @@
 """Digest candidates storage: what a digest may select, and what its channel was already sent.
 
-Synchronous functions of a ``sqlite3.Connection``, run on the database thread through
+Synchronous functions of a connection (``sqlite3.Connection`` or ``PgConnection``; the SQL
+is the portable subset, see ``dialect``), run on the database thread through
 ``Database.run``.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from bot.domain.digest_selection import Window
 from bot.domain.views import StoryRow
+from bot.storage.dialect import Connection
 from bot.storage.digest_sql import _ts
 from bot.storage.queries import _STORY_COLS, _story_rows
 
@@ -19,7 +20,7 @@ SENT_MEMORY_DAYS = 60  # stories sent longer ago than this are not checked (stor
 
 
 def candidate_stories(
-    conn: sqlite3.Connection,
+    conn: Connection,
     window: Window,
     *,
     topics: Sequence[str] = (),
@@ -52,7 +53,7 @@ def _in_chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
         yield ids[start : start + size]
 
 
-def coverage_texts(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, list[str]]:
+def coverage_texts(conn: Connection, story_ids: Sequence[int]) -> dict[int, list[str]]:
     """Title and excerpt of every visible item of each story (for keyword filters)."""
     out: dict[int, list[str]] = {}
     for chunk in _in_chunks(list(story_ids)):
@@ -69,7 +70,7 @@ def coverage_texts(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[i
     return out
 
 
-def coverage_providers(conn: sqlite3.Connection, story_ids: Sequence[int]) -> dict[int, list[str]]:
+def coverage_providers(conn: Connection, story_ids: Sequence[int]) -> dict[int, list[str]]:
     """Distinct outlet names of each story, articles and better quality first."""
     out: dict[int, list[str]] = {}
     for chunk in _in_chunks(list(story_ids)):
@@ -86,7 +87,7 @@ def coverage_providers(conn: sqlite3.Connection, story_ids: Sequence[int]) -> di
     return out
 
 
-def sent_story_ids(conn: sqlite3.Connection, channel_id: int, since: datetime) -> set[int]:
+def sent_story_ids(conn: Connection, channel_id: int, since: datetime) -> set[int]:
     """Current ids of the stories sent to ``channel_id`` since ``since``.
 
     By item: a story counts as sent when it holds an item that was in a story posted to the
@@ -103,3 +104,8 @@ def sent_story_ids(conn: sqlite3.Connection, channel_id: int, since: datetime) -
         (channel_id, _ts(since), channel_id, _ts(since)),
     )
     return {r[0] for r in rows}
+
+
+def items_version(conn: Connection) -> int:
+    """A number that changes whenever an item is added: the highest item id (0 when none)."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]

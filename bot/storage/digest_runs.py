@@ -1,20 +1,21 @@
 """Digest ledger storage: ``digest_runs`` (one row per digest's intent and plan), the messages
 sent for each run, and the stories they sent to each channel.
 
-Synchronous functions of a ``sqlite3.Connection``, run on the database thread through
+Synchronous functions of a connection (``sqlite3.Connection`` or ``PgConnection``; the SQL
+is the portable subset, see ``dialect``), run on the database thread through
 ``Database.run``. Writes that must land together run in one ``BEGIN IMMEDIATE`` transaction.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
 
 from bot.domain.digest_messages import MessagePlan, plan_from_json, plan_to_json
 from bot.domain.digest_plan import DigestRun, RunStatus
 from bot.domain.digest_selection import PUBLISH_LAG, Window
+from bot.storage.dialect import Connection
 from bot.storage.digest_sql import _dt, _ts, transaction
 
 _RUN_COLS = (
@@ -23,7 +24,7 @@ _RUN_COLS = (
 )
 
 
-def _run(conn: sqlite3.Connection, row: Sequence) -> DigestRun:
+def _run(conn: Connection, row: Sequence) -> DigestRun:
     sent = [
         r[0]
         for r in conn.execute(
@@ -49,14 +50,12 @@ def _run(conn: sqlite3.Connection, row: Sequence) -> DigestRun:
     )
 
 
-def get_run(conn: sqlite3.Connection, run_id: int) -> DigestRun | None:
+def get_run(conn: Connection, run_id: int) -> DigestRun | None:
     row = conn.execute(f"SELECT {_RUN_COLS} FROM digest_runs WHERE id = ?", (run_id,)).fetchone()
     return None if row is None else _run(conn, row)
 
 
-def scheduled_run(
-    conn: sqlite3.Connection, sub_id: int, scheduled_for: datetime
-) -> DigestRun | None:
+def scheduled_run(conn: Connection, sub_id: int, scheduled_for: datetime) -> DigestRun | None:
     """The scheduled run of ``sub_id`` for the fire instant ``scheduled_for`` (UTC seconds): the
     ledger key survives a change of time zone (a local date would not)."""
     row = conn.execute(
@@ -67,27 +66,41 @@ def scheduled_run(
     return None if row is None else _run(conn, row)
 
 
-def reserved_story_ids(conn: sqlite3.Connection, channel_id: int) -> set[int]:
+def reserved_story_ids(conn: Connection, channel_id: int) -> set[int]:
     """Current ids of the stories planned for ``channel_id`` by runs still open (planned, being
     posted, or waiting to retry), merges followed as in ``sent_story_ids``: another digest of
     the channel must not pick them."""
-    rows = conn.execute(
-        "SELECT coalesce(a.new_id, j.value) FROM digest_runs r, json_each(r.story_ids) j "
-        "LEFT JOIN story_aliases a ON a.old_id = j.value "
-        "WHERE r.channel_id = ? AND r.status IN ('planned', 'sending')",
+    planned: set[int] = set()
+    for (ids,) in conn.execute(
+        "SELECT story_ids FROM digest_runs "
+        "WHERE channel_id = ? AND status IN ('planned', 'sending')",
         (channel_id,),
-    )
-    return {r[0] for r in rows}
+    ):
+        planned.update(json.loads(ids))
+    return set(current_story_ids(conn, sorted(planned)).values())
 
 
-def open_runs(conn: sqlite3.Connection) -> list[DigestRun]:
+def current_story_ids(conn: Connection, story_ids: Sequence[int]) -> dict[int, int]:
+    """Each of ``story_ids`` mapped to its current id (following ``story_aliases``)."""
+    out = {sid: sid for sid in story_ids}
+    for start in range(0, len(story_ids), 500):
+        chunk = list(story_ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for old, new in conn.execute(
+            f"SELECT old_id, new_id FROM story_aliases WHERE old_id IN ({marks})", chunk
+        ):
+            out[old] = new
+    return out
+
+
+def open_runs(conn: Connection) -> list[DigestRun]:
     rows = conn.execute(
         f"SELECT {_RUN_COLS} FROM digest_runs WHERE status IN ('planned', 'sending') ORDER BY id"
     ).fetchall()
     return [_run(conn, r) for r in rows]
 
 
-def latest_runs(conn: sqlite3.Connection, sub_ids: Sequence[int]) -> dict[int, DigestRun]:
+def latest_runs(conn: Connection, sub_ids: Sequence[int]) -> dict[int, DigestRun]:
     """The most recent ledger row of each subscription."""
     out: dict[int, DigestRun] = {}
     for sub_id in sub_ids:
@@ -101,7 +114,7 @@ def latest_runs(conn: sqlite3.Connection, sub_ids: Sequence[int]) -> dict[int, D
     return out
 
 
-def previous_window_end(conn: sqlite3.Connection, sub_id: int) -> datetime | None:
+def previous_window_end(conn: Connection, sub_id: int) -> datetime | None:
     """Where the last delivered (or recorded empty) digest's window ended."""
     row = conn.execute(
         "SELECT max(window_end) FROM digest_runs WHERE subscription_id = ? "
@@ -111,7 +124,7 @@ def previous_window_end(conn: sqlite3.Connection, sub_id: int) -> datetime | Non
     return _dt(row[0]) if row else None
 
 
-def first_attempt(conn: sqlite3.Connection, sub_id: int) -> datetime | None:
+def first_attempt(conn: Connection, sub_id: int) -> datetime | None:
     """The scheduled time of the subscription's first digest of any outcome."""
     row = conn.execute(
         "SELECT min(scheduled_for) FROM digest_runs WHERE subscription_id = ?", (sub_id,)
@@ -120,7 +133,7 @@ def first_attempt(conn: sqlite3.Connection, sub_id: int) -> datetime | None:
 
 
 def insert_run(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     subscription_id: int,
     local_date: date,
@@ -142,7 +155,8 @@ def insert_run(
         "INSERT INTO digest_runs(subscription_id, local_date, kind, channel_id, scheduled_for, "
         "window_start, window_end, status, story_ids, plan, error, created_at, updated_at) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
-        "ON CONFLICT(subscription_id, scheduled_for) WHERE kind = 'scheduled' DO NOTHING",
+        "ON CONFLICT(subscription_id, scheduled_for) WHERE kind = 'scheduled' DO NOTHING "
+        "RETURNING id",
         (
             subscription_id,
             local_date.isoformat(),
@@ -159,9 +173,10 @@ def insert_run(
             _ts(now),
         ),
     )
-    if cur.rowcount and cur.lastrowid is not None:
+    inserted = cur.fetchone()
+    if inserted is not None:
         run = DigestRun(
-            id=cur.lastrowid,
+            id=inserted[0],
             subscription_id=subscription_id,
             local_date=local_date,
             kind=kind,
@@ -186,7 +201,7 @@ def insert_run(
 
 
 def record_message(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run: DigestRun,
     position: int,
     message_id: int,
@@ -196,8 +211,9 @@ def record_message(
     open (``sending``) until :func:`mark_sent`."""
     with transaction(conn):
         conn.execute(
-            "INSERT OR REPLACE INTO digest_messages(run_id, position, message_id, sent_at) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO digest_messages(run_id, position, message_id, sent_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(run_id, position) DO UPDATE SET "
+            "message_id = excluded.message_id, sent_at = excluded.sent_at",
             (run.id, position, message_id, _ts(now)),
         )
         conn.executemany(
@@ -211,7 +227,7 @@ def record_message(
         )
 
 
-def mark_sent(conn: sqlite3.Connection, run_id: int, note: str | None, now: datetime) -> None:
+def mark_sent(conn: Connection, run_id: int, note: str | None, now: datetime) -> None:
     """Every message of the run is recorded: the run is delivered (``note``: e.g. the stories
     Discord refused and that were dropped). Call inside the transaction recording the outcome."""
     conn.execute(
@@ -220,7 +236,7 @@ def mark_sent(conn: sqlite3.Connection, run_id: int, note: str | None, now: date
     )
 
 
-def note_run(conn: sqlite3.Connection, run_id: int, error: str | None, now: datetime) -> None:
+def note_run(conn: Connection, run_id: int, error: str | None, now: datetime) -> None:
     """Record why an open run is waiting (e.g. "rate limited ...; retrying at ..."), keeping it
     open."""
     conn.execute(
@@ -230,7 +246,7 @@ def note_run(conn: sqlite3.Connection, run_id: int, error: str | None, now: date
 
 
 def replan_run(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_id: int,
     messages: Sequence[MessagePlan],
     story_ids: Sequence[int],
@@ -254,7 +270,7 @@ def replan_run(
 
 
 def finish_run(
-    conn: sqlite3.Connection, run_id: int, status: RunStatus, error: str | None, now: datetime
+    conn: Connection, run_id: int, status: RunStatus, error: str | None, now: datetime
 ) -> None:
     conn.execute(
         "UPDATE digest_runs SET status = ?, error = ?, updated_at = ? WHERE id = ?",

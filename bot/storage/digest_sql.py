@@ -6,13 +6,13 @@ Times are stored as INTEGER unix seconds (UTC) and returned as aware datetimes.
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from bot.storage.db import StorageError
+from bot.storage.db import StorageError, driver_errors
+from bot.storage.dialect import Connection
 
 T = TypeVar("T")
 
@@ -27,10 +27,10 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     services never see ``sqlite3``."""
 
     @functools.wraps(fn)
-    def run(conn: sqlite3.Connection, *args: Any) -> T:
+    def run(conn: Connection, *args: Any) -> T:
         try:
             return fn(conn, *args)
-        except sqlite3.Error as exc:
+        except driver_errors() as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise LedgerUnavailable(f"database error: {exc}") from exc
@@ -39,7 +39,7 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(conn: Connection) -> Iterator[Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -1,17 +1,18 @@
 """Digest subscriptions storage: the ``digest_subscriptions`` table and its outcome columns.
 
-Synchronous functions of a ``sqlite3.Connection``, run on the database thread through
+Synchronous functions of a connection (``sqlite3.Connection`` or ``PgConnection``; the SQL
+is the portable subset, see ``dialect``), run on the database thread through
 ``Database.run``.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
 from bot.domain.digest_subscription import Subscription, SubscriptionState
+from bot.storage.dialect import Connection
 from bot.storage.digest_sql import _dt, _ts, transaction
 
 _SUB_COLS = (
@@ -74,13 +75,13 @@ _SUB_SET = (
 )
 
 
-def count_subscriptions(conn: sqlite3.Connection, guild_id: int) -> int:
+def count_subscriptions(conn: Connection, guild_id: int) -> int:
     row = conn.execute("SELECT count(*) FROM digest_subscriptions WHERE guild_id = ?", (guild_id,))
     return row.fetchone()[0]
 
 
 def insert_subscription(
-    conn: sqlite3.Connection, sub: Subscription, now: datetime, cap: int | None = None
+    conn: Connection, sub: Subscription, now: datetime, cap: int | None = None
 ) -> Subscription | None:
     """Insert ``sub`` (its id is ignored); None when the guild already has ``cap`` of them."""
     with transaction(conn):
@@ -89,17 +90,16 @@ def insert_subscription(
         marks = ",".join("?" * 18)
         cur = conn.execute(
             f"INSERT INTO digest_subscriptions({_SUB_SET}, created_at, updated_at) "
-            f"VALUES ({marks})",
+            f"VALUES ({marks}) RETURNING id",
             (*_sub_values(sub), _ts(now), _ts(now)),
         )
-        sub_id = cur.lastrowid
-    assert sub_id is not None
+        sub_id = cur.fetchone()[0]
     found = get_subscription(conn, sub_id)
     assert found is not None
     return found
 
 
-def same_subscription(conn: sqlite3.Connection, sub: Subscription) -> Subscription | None:
+def same_subscription(conn: Connection, sub: Subscription) -> Subscription | None:
     """Another subscription posting exactly what ``sub`` would: same guild, channel, time, zone
     and filters (the name aside)."""
     for other in list_subscriptions(conn, sub.guild_id):
@@ -125,7 +125,7 @@ def _same(a: Subscription, b: Subscription) -> bool:
 
 
 def insert_unique_subscription(
-    conn: sqlite3.Connection, sub: Subscription, now: datetime, cap: int | None = None
+    conn: Connection, sub: Subscription, now: datetime, cap: int | None = None
 ) -> tuple[Subscription | None, Subscription | None]:
     """Insert ``sub`` unless an identical one exists (checked in the same transaction, so a
     retried command cannot create a twin). Returns (created or None at the cap, the identical
@@ -139,15 +139,14 @@ def insert_unique_subscription(
         marks = ",".join("?" * 18)
         cur = conn.execute(
             f"INSERT INTO digest_subscriptions({_SUB_SET}, created_at, updated_at) "
-            f"VALUES ({marks})",
+            f"VALUES ({marks}) RETURNING id",
             (*_sub_values(sub), _ts(now), _ts(now)),
         )
-        sub_id = cur.lastrowid
-    assert sub_id is not None
+        sub_id = cur.fetchone()[0]
     return get_subscription(conn, sub_id), None
 
 
-def update_subscription(conn: sqlite3.Connection, sub: Subscription, now: datetime) -> None:
+def update_subscription(conn: Connection, sub: Subscription, now: datetime) -> None:
     sets = ", ".join(f"{col.strip()} = ?" for col in _SUB_SET.split(","))
     conn.execute(
         f"UPDATE digest_subscriptions SET {sets}, updated_at = ? WHERE id = ?",
@@ -155,19 +154,19 @@ def update_subscription(conn: sqlite3.Connection, sub: Subscription, now: dateti
     )
 
 
-def delete_subscription(conn: sqlite3.Connection, sub_id: int) -> bool:
+def delete_subscription(conn: Connection, sub_id: int) -> bool:
     cur = conn.execute("DELETE FROM digest_subscriptions WHERE id = ?", (sub_id,))
     return cur.rowcount > 0
 
 
-def get_subscription(conn: sqlite3.Connection, sub_id: int) -> Subscription | None:
+def get_subscription(conn: Connection, sub_id: int) -> Subscription | None:
     row = conn.execute(
         f"SELECT {_SUB_COLS} FROM digest_subscriptions WHERE id = ?", (sub_id,)
     ).fetchone()
     return None if row is None else _subscription(row)
 
 
-def list_subscriptions(conn: sqlite3.Connection, guild_id: int | None = None) -> list[Subscription]:
+def list_subscriptions(conn: Connection, guild_id: int | None = None) -> list[Subscription]:
     if guild_id is None:
         rows = conn.execute(f"SELECT {_SUB_COLS} FROM digest_subscriptions ORDER BY id")
     else:
@@ -179,7 +178,7 @@ def list_subscriptions(conn: sqlite3.Connection, guild_id: int | None = None) ->
 
 
 def record_outcome(
-    conn: sqlite3.Connection,
+    conn: Connection,
     sub_id: int,
     *,
     state: SubscriptionState,

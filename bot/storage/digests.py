@@ -21,6 +21,7 @@ from bot.storage.digest_candidates import (
     candidate_stories,
     coverage_providers,
     coverage_texts,
+    items_version,
     sent_story_ids,
 )
 from bot.storage.digest_runs import (
@@ -67,6 +68,7 @@ __all__ = [
     "insert_run",
     "insert_subscription",
     "insert_unique_subscription",
+    "items_version",
     "latest_runs",
     "list_subscriptions",
     "mark_sent",

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
 from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector, cosine
+from bot.storage.dialect import lock_stories
 from bot.storage.story_aggregates import refresh_stories
 
 
@@ -308,6 +309,7 @@ class StoryGrouper:
         settings: StorySettings | None = None,
         ranking: RankingSettings | None = None,
     ) -> None:
+        lock_stories(conn)  # grouping is serialised across processes (dialect.lock_stories)
         self.conn = conn
         self.now = now
         self.settings = settings or StorySettings()

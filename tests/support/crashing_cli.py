@@ -19,11 +19,12 @@ import signal
 import sys
 
 import bot.services.ingest as ingest_module
+import bot.storage.article_repo as article_repo
 from bot.cli import main
 
 ACTION = os.environ.get("CRASH_ACTION", "")
 AFTER = int(os.environ.get("CRASH_AFTER", "1"))
-_original = ingest_module.write_batch
+_original = article_repo.write_batch
 _count = 0
 
 
@@ -46,7 +47,7 @@ def write_batch(conn, *args, **kwargs):
     return result
 
 
-ingest_module.write_batch = write_batch  # type: ignore[assignment]
+article_repo.write_batch = write_batch  # type: ignore[assignment]
 if os.environ.get("CRASH_BATCH"):  # fixed-size batches: the crash lands after exactly N files
     ingest_module.BATCH = ingest_module.MIN_BATCH = int(os.environ["CRASH_BATCH"])
 

@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 from bot.config import FeedsConfig
 from bot.services.feeds import FeedService
 from bot.storage.db import Database, open_database
+from tests.support import targets
 from tests.support.feed_server import FeedServer
 
 T0 = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
@@ -66,9 +67,14 @@ class FeedEnv:
 
 
 @asynccontextmanager
-async def feed_env(tmp_path: Path, **config) -> AsyncIterator[FeedEnv]:
+async def feed_env(
+    tmp_path: Path, *, target: str | None = None, **config
+) -> AsyncIterator[FeedEnv]:
     clock = Clock(T0)
     cfg = replace(FeedsConfig(allow_private_addresses=True, timeout_seconds=5), **config)
-    async with FeedServer() as server, open_database(tmp_path / "feeds.db") as db:
+    async with (
+        FeedServer() as server,
+        open_database(target or targets.target(tmp_path, "feeds.db")) as db,
+    ):
         service = FeedService(db, cfg, clock=clock, workers=1)
         yield FeedEnv(db, server, service, clock)

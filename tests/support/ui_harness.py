@@ -25,6 +25,7 @@ from bot.ui import limits
 from bot.ui.bot import Extension, NewsBot, Services
 from tests.discord_double import DEFAULT_TOKEN, DiscordDouble, running_client
 from tests.factories import related, write_article
+from tests.support import targets
 
 EPHEMERAL = 1 << 6
 NO_PARSE = {"parse": []}
@@ -137,7 +138,7 @@ def make_config(
     token: str = DEFAULT_TOKEN,
 ) -> Config:
     return Config(
-        database=DatabaseConfig(str(tmp_path / "newsbot.db")),
+        database=DatabaseConfig(targets.target(tmp_path, "newsbot.db")),
         ingest=IngestConfig(sources=(str(src),), rescan_minutes=rescan_minutes, workers=1),
         discord=DiscordConfig(
             token=token,
