@@ -38,9 +38,9 @@ TOPICS = ("AI", "Chips", "Climate", "Space", "Security")
 NOW = datetime(2024, 6, 3, 7, 0, tzinfo=UTC)  # 08:00 Europe/London
 
 
-def write_corpus(folder: Path, stories: int) -> None:
+def write_corpus(folder: Path, stories: int, now: datetime = NOW) -> None:
     for i in range(stories):
-        published = NOW - timedelta(hours=1 + (i % 20))
+        published = now - timedelta(hours=1 + (i % 20))
         write_article(
             folder,
             f"s{i:04d}.txt",

@@ -85,7 +85,7 @@ async def run_multi(subs: int, stories: int, processes: int, admin: str) -> bool
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             src = root / "src"
-            write_corpus(src, stories)
+            write_corpus(src, stories, datetime.now(UTC) - timedelta(hours=1))
             started = time.perf_counter()
             await populate(url, src, channels, stories)
             setup = time.perf_counter() - started
@@ -115,7 +115,13 @@ async def _serve(
     try:
         leader = await _leader(procs, 60)
         elected = time.perf_counter()
-        await until(lambda: accepted(double, mark)[0] >= subs, 3600, "every digest posted")
+        try:
+            await until(lambda: accepted(double, mark)[0] >= subs, subs, "every digest posted")
+        except AssertionError:
+            print(f"posted {accepted(double, mark)[0]} of {subs}; the logs:")
+            for proc in procs:
+                print("\n".join(ln for ln in proc.lines if "apscheduler" not in ln)[-2500:])
+            raise
         delivered = time.perf_counter() - elected
         sent_sql = "SELECT count(*) FROM digest_runs WHERE status = 'sent'"
         await until(lambda: rows(url, sent_sql)[0][0] >= subs, 60, "every run marked sent")
@@ -147,12 +153,17 @@ async def _serve(
 
 
 async def _leader(procs: list[BotProcess], timeout: float) -> BotProcess:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout):
-        while True:
-            for proc in procs:
-                if any("is the scheduler leader" in line for line in proc.lines):
-                    return proc
-            await asyncio.sleep(0.02)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                for proc in procs:
+                    if any("is the scheduler leader" in line for line in proc.lines):
+                        return proc
+                    if proc.proc is not None and proc.proc.returncode is not None:
+                        raise RuntimeError(f"a process exited:\n{proc.text[-3000:]}")
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise RuntimeError(f"no leader:\n{procs[0].text[-3000:]}") from None
 
 
 async def _takeover(procs: list[BotProcess], leader: BotProcess) -> float:
