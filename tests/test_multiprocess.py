@@ -133,7 +133,7 @@ async def test_a_feed_is_polled_once_per_interval_across_processes(tmp_path, pg_
         )
         env["NEWSBOT_DB"] = pg_url
         await newsbot(env, tmp_path, "feeds", "add", feeds.url("/news.xml"), "--every", "60")
-        specs = [((), ""), (WORKER, ""), (WORKER, "")]
+        specs = [((), ""), (WORKER, "")]  # two processes: a gateway and a worker
         async with processes(tmp_path, env, *specs) as procs:
             ticks = re.compile(r'Job "poll due feeds .* executed successfully')
 

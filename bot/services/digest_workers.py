@@ -47,6 +47,11 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def join(self) -> None:
+        """Wait until the runs this worker started posting are done."""
+        while self._posting:
+            await asyncio.gather(*self._posting, return_exceptions=True)
+
     async def _loop(self) -> None:
         while True:
             try:
