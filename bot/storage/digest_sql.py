@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from bot.storage.db import StorageError
+from bot.storage.db import StorageError, driver_errors
 
 T = TypeVar("T")
 
@@ -30,8 +30,8 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     def run(conn: sqlite3.Connection, *args: Any) -> T:
         try:
             return fn(conn, *args)
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
+        except driver_errors() as exc:  # sqlite3's, and psycopg's on PostgreSQL
+            if not getattr(conn, "broken", False) and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise LedgerUnavailable(f"database error: {exc}") from exc
 
