@@ -1,17 +1,23 @@
 """Ingest benchmark: prints the figures the ingest issue names, in one run.
 
-    python bench/ingest.py [PATH]        (default: ../shared/corpus)
+    python bench/ingest.py [PATH] [--backend sqlite|postgresql|both] [--pg ADMIN_URL]
+                                          (default PATH: ../shared/corpus)
 
 (a) baseline: PyYAML's libyaml ``CSafeLoader`` parsing every file's front matter, one process;
 (b) cold ingest: ``newsbot ingest PATH`` into an empty database (a subprocess, all cores);
 (c) re-ingest of the unchanged files into the same database;
 (d) peak RSS of the largest ingest process (the CLI or one of its parser workers).
 Bars: cold <= 0.5 x baseline, re-ingest <= 0.05 x cold, peak RSS <= 300 MB.
+With PostgreSQL (``--pg`` or ``NEWSBOT_BENCH_PG``, an admin url; default backend both then):
+(e) cold ingest and (f) re-ingest into a new PostgreSQL database (dropped after), side by side
+with SQLite's. Bar: PostgreSQL cold ingest <= 2 x SQLite's.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -45,7 +51,7 @@ def baseline(files: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, total
 
 
-def ingest(db: Path, path: Path) -> tuple[float, dict]:
+def ingest(db: Path | str, path: Path) -> tuple[float, dict]:
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "--db", str(db), "ingest", "--json", str(path)],
@@ -60,15 +66,44 @@ def ingest(db: Path, path: Path) -> tuple[float, dict]:
     return elapsed, json.loads(proc.stdout)
 
 
+def pg_ingest(admin: str, path: Path) -> tuple[float, float, dict]:
+    """Cold and warm ingest of ``path`` into a new PostgreSQL database, dropped after."""
+    import psycopg
+
+    name = f"newsbot_bench_ingest_{os.getpid()}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{admin.rsplit('/', 1)[0]}/{name}"
+    try:
+        cold, summary = ingest(url, path)
+        warm, _ = ingest(url, path)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return cold, warm, summary
+
+
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    parser = argparse.ArgumentParser()
+    parser.add_argument("path", nargs="?", default=str(DEFAULT))
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"))
+    parser.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG"), help="admin url")
+    args = parser.parse_args()
+    backend = args.backend or ("both" if args.pg else "sqlite")
+    if backend != "sqlite" and not args.pg:
+        sys.exit("--backend postgresql/both needs --pg ADMIN_URL or NEWSBOT_BENCH_PG")
+    path = Path(args.path)
     if not path.exists():
         sys.exit(f"{path} does not exist; pass a folder of article files")
     files, _ = expand_paths([str(path)])
     print(f"corpus: {path} ({len(files)} files)")
     base, size = baseline(files)
     print(f"(a) baseline  PyYAML CSafeLoader, 1 process : {base:7.2f} s  ({size / 1e6:.1f} MB)")
+    cold = 0.0
     with tempfile.TemporaryDirectory() as tmp:
+        if backend == "postgresql":
+            pg_report(args.pg, path, None)
+            return
         db = Path(tmp) / "bench.db"
         cold, summary = ingest(db, path)
         print(
@@ -86,6 +121,19 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"(d) peak RSS of the largest ingest process  : {rss:7.1f} MB (bar 300)")
     print(f"    database size after ingest              : {size_mb:7.1f} MB")
+    if backend == "both":
+        pg_report(args.pg, path, cold)
+
+
+def pg_report(admin: str, path: Path, sqlite_cold: float | None) -> None:
+    cold, warm, summary = pg_ingest(admin, path)
+    versus = f"= {cold / sqlite_cold:.2f} x SQLite (bar 2.00)  " if sqlite_cold else ""
+    print(
+        f"(e) PostgreSQL cold ingest, new database   : {cold:7.2f} s  {versus}"
+        f"[{summary['new']} new, {summary['updated']} updated, "
+        f"{summary['unchanged']} unchanged, {len(summary['rejected'])} rejected]"
+    )
+    print(f"(f) PostgreSQL re-ingest, files unchanged  : {warm:7.2f} s  = {warm / cold:.3f} x cold")
 
 
 if __name__ == "__main__":

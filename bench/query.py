@@ -1,6 +1,12 @@
 """Query benchmark: p50/p99 of every query-service method against the bare SQL it runs.
 
-    python bench/query.py [CORPUS] [--scaled N] [--runs R]
+    python bench/query.py [CORPUS] [--scaled N] [--runs R] [--backend sqlite|postgresql|both]
+                          [--pg ADMIN_URL] [--pg-prefix NAME] [--pg-drop]
+
+The backend defaults to both when ``--pg`` or ``NEWSBOT_BENCH_PG`` (an admin url of a PostgreSQL
+server) is given, else sqlite; with both, the two are printed side by side. PostgreSQL databases
+are named PREFIX_corpus and PREFIX_scaled_N (default prefix newsbot_bench), kept for the next run
+unless ``--pg-drop``.
 
 Builds (and caches under the system temp folder) two databases: the whole corpus, and one scaled
 to N articles (default 100,000) generated from the corpus by copying each article with a new url,
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sqlite3
 import statistics
@@ -35,30 +42,101 @@ from bot.storage import queries as q  # noqa: E402
 from bot.storage import search as search_db  # noqa: E402
 from bot.storage.articles import write_batch  # noqa: E402
 from bot.storage.db import configure, migrate, open_database  # noqa: E402
+from bot.storage.dialect import parse_target  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "corpus"
 CACHE = Path(tempfile.gettempdir()) / "newsbot-bench"
 
 
-async def build_corpus_db(corpus: Path) -> Path:
+class PgBench:
+    """The bench's databases on a PostgreSQL server: built under a temporary name and renamed
+    when complete, so an existing one is a finished one."""
+
+    def __init__(self, admin: str, prefix: str) -> None:
+        self.admin, self.prefix = admin, prefix
+
+    def _admin(self, sql: str) -> list:
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            cur = conn.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    def url(self, name: str) -> str:
+        base = self.admin.rsplit("/", 1)[0]
+        return f"{base}/{self.prefix}_{name}"
+
+    def exists(self, name: str) -> bool:
+        full = f"{self.prefix}_{name}"
+        return bool(self._admin(f"SELECT 1 FROM pg_database WHERE datname = '{full}'"))
+
+    def create_partial(self, name: str) -> str:
+        partial = f"{self.prefix}_{name}_partial"
+        self._admin(f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)')
+        self._admin(f'CREATE DATABASE "{partial}"')
+        return self.url(f"{name}_partial")
+
+    def finish(self, name: str) -> None:
+        full = f"{self.prefix}_{name}"
+        self._admin(f'ALTER DATABASE "{full}_partial" RENAME TO "{full}"')
+
+    def drop_all(self) -> None:
+        for (name,) in self._admin(
+            f"SELECT datname FROM pg_database WHERE datname LIKE '{self.prefix}\\_%'"
+        ):
+            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def build_corpus_db(corpus: Path, pg: PgBench | None = None) -> str:
+    if pg is not None:
+        if not pg.exists("corpus"):
+            url = pg.create_partial("corpus")
+            async with open_database(url) as db:
+                await IngestService(db).ingest([str(corpus)])
+            pg.finish("corpus")
+        return pg.url("corpus")
     path = CACHE / "corpus.db"
     if not path.exists():
         CACHE.mkdir(exist_ok=True)
         async with open_database(path) as db:
             await IngestService(db).ingest([str(corpus)])
-    return path
+    return str(path)
 
 
-def build_scaled_db(corpus: Path, n: int) -> Path:
-    path = CACHE / f"scaled-{n}.db"
-    if path.exists():
-        return path
-    CACHE.mkdir(exist_ok=True)
+def _connect(target: str, *, create: bool = False):
+    """A bare connection to ``target`` (sqlite3, or the PostgreSQL adapter), migrated when
+    ``create``."""
+    parsed = parse_target(target)
+    if parsed.dialect == "postgresql":
+        from bot.storage.pg import connect
+        from bot.storage.pg_schema import migrate_postgres
+
+        pg = connect(parsed.location)
+        if create:
+            migrate_postgres(pg, parsed.display)
+        return pg
+    conn = sqlite3.connect(parsed.location, isolation_level=None)
+    configure(conn)
+    if create:
+        migrate(conn, parsed.location)
+    return conn
+
+
+def build_scaled_db(corpus: Path, n: int, pg: PgBench | None = None) -> str:
+    name = f"scaled_{n}"
+    if pg is not None:
+        if pg.exists(name):
+            return pg.url(name)
+        target = pg.create_partial(name)
+    else:
+        path = CACHE / f"scaled-{n}.db"
+        if path.exists():
+            return str(path)
+        CACHE.mkdir(exist_ok=True)
+        target = str(path)
     files, _ = expand_paths([str(corpus)])
     base = [r.parsed for r in parse_batch([(f, None) for f in files], 5_000_000) if r.parsed]
-    conn = sqlite3.connect(path, isolation_level=None)
-    configure(conn)
-    migrate(conn, str(path))
+    conn = _connect(target, create=True)
     started = time.perf_counter()
     batch, copy, made = [], 0, 0
     while made < n:
@@ -97,8 +175,11 @@ def build_scaled_db(corpus: Path, n: int) -> Path:
     if batch:
         write_batch(conn, batch, int(time.time()))
     conn.close()
-    print(f"  built {path.name}: {made} articles in {time.perf_counter() - started:.0f} s")
-    return path
+    print(f"  built {name}: {made} articles in {time.perf_counter() - started:.0f} s")
+    if pg is not None:
+        pg.finish(name)
+        return pg.url(name)
+    return target
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -106,7 +187,7 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def inputs(conn: sqlite3.Connection, runs: int, seed: int = 7) -> dict:
+def inputs(conn, runs: int, seed: int = 7) -> dict:
     rnd = random.Random(seed)
     topics = [r[0] for r in conn.execute("SELECT name FROM topics WHERE article_count > 0")]
     articles = [
@@ -228,14 +309,13 @@ def cases(service: QueryService, data: dict):
     ]
 
 
-async def measure(path: Path, runs: int, bar: float) -> bool:
-    conn = sqlite3.connect(path)
-    configure(conn)
+async def measure(target: str, runs: int) -> dict[str, tuple[float, float, float, float]]:
+    """Per query: (service p50, service p99, bare SQL p50, bare SQL p99) in ms."""
+    conn = _connect(target)
     data = inputs(conn, runs)
-    ok = True
-    async with open_database(path) as db:
+    out = {}
+    async with open_database(target) as db:
         service = QueryService(db, clock=lambda: data["last"])
-        print(f"  {'query':34} {'service p50':>11} {'p99':>8}   {'bare SQL p50':>12} {'p99':>8}")
         for name, call, bare in cases(service, data):
             svc, raw = [], []
             for i in range(runs):
@@ -245,14 +325,32 @@ async def measure(path: Path, runs: int, bar: float) -> bool:
                 t0 = time.perf_counter()
                 bare(conn, i)
                 raw.append((time.perf_counter() - t0) * 1000)
-            p99 = pct(svc, 99)
-            ok &= p99 <= bar
-            print(
-                f"  {name:34} {statistics.median(svc):9.2f}ms {p99:6.2f}ms   "
-                f"{statistics.median(raw):10.2f}ms {pct(raw, 99):6.2f}ms"
-                f"{'' if p99 <= bar else '   OVER BAR'}"
-            )
+            out[name] = (statistics.median(svc), pct(svc, 99), statistics.median(raw), pct(raw, 99))
     conn.close()
+    return out
+
+
+def report(results: dict[str, dict], bar: float) -> bool:
+    """Print one backend as before, or several side by side; whether every service p99 is
+    within ``bar``."""
+    ok = True
+    backends = list(results)
+    if len(backends) == 1:
+        print(f"  {'query':34} {'service p50':>11} {'p99':>8}   {'bare SQL p50':>12} {'p99':>8}")
+    else:
+        head = "".join(f" | {b + ' p50':>15} {'p99':>8} {'bare p99':>9}" for b in backends)
+        print(f"  {'query':34}{head}")
+    for name in results[backends[0]]:
+        cells, over = [], False
+        for b in backends:
+            p50, p99, raw50, raw99 = results[b][name]
+            over |= p99 > bar
+            if len(backends) == 1:
+                cells.append(f" {p50:9.2f}ms {p99:6.2f}ms   {raw50:10.2f}ms {raw99:6.2f}ms")
+            else:
+                cells.append(f" | {p50:13.2f}ms {p99:6.2f}ms {raw99:7.2f}ms")
+        ok &= not over
+        print(f"  {name:34}{''.join(cells)}{'   OVER BAR' if over else ''}")
     return ok
 
 
@@ -261,18 +359,44 @@ async def main() -> None:
     parser.add_argument("corpus", nargs="?", default=str(DEFAULT))
     parser.add_argument("--scaled", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"))
+    parser.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG"), help="admin url")
+    parser.add_argument("--pg-prefix", default="newsbot_bench")
+    parser.add_argument("--pg-drop", action="store_true", help="drop the PG databases after")
     args = parser.parse_args()
+    backend = args.backend or ("both" if args.pg else "sqlite")
+    if backend != "sqlite" and not args.pg:
+        sys.exit("--backend postgresql/both needs --pg ADMIN_URL or NEWSBOT_BENCH_PG")
     corpus = Path(args.corpus)
     if not corpus.exists():  # noqa: ASYNC240 - before any concurrent work starts
         sys.exit(f"{corpus} does not exist")
-    small = await build_corpus_db(corpus)
-    count = sqlite3.connect(small).execute("SELECT count(*) FROM items WHERE is_article=1")
-    print(f"corpus database ({count.fetchone()[0]} articles), bar p99 <= 10 ms:")
-    ok = await measure(small, args.runs, 10.0)
-    big = build_scaled_db(corpus, args.scaled)
-    print(f"scaled database ({args.scaled} articles), bar p99 <= 50 ms:")
-    ok &= await measure(big, args.runs, 50.0)
-    print("all bars met" if ok else "SOME BARS MISSED")
+    pg = PgBench(args.pg, args.pg_prefix) if backend != "sqlite" else None
+    names = ["sqlite", "postgresql"] if backend == "both" else [backend]
+    try:
+        ok = True
+        for label, bar, build in (
+            ("corpus", 10.0, lambda b: build_corpus_db(corpus, b)),
+            (f"scaled ({args.scaled} articles)", 50.0, None),
+        ):
+            results = {}
+            for name in names:
+                owner = pg if name == "postgresql" else None
+                target = (
+                    await build(owner)
+                    if build is not None
+                    else build_scaled_db(corpus, args.scaled, owner)
+                )
+                conn = _connect(target)
+                count = conn.execute("SELECT count(*) FROM items WHERE is_article = 1")
+                articles = count.fetchone()[0]
+                conn.close()
+                results[name] = await measure(target, args.runs)
+            print(f"{label} database ({articles} articles), bar p99 <= {bar:g} ms:")
+            ok &= report(results, bar)
+        print("all bars met" if ok else "SOME BARS MISSED")
+    finally:
+        if pg is not None and args.pg_drop:
+            pg.drop_all()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bot.config import DigestConfig
 from bot.services.digest import DigestService
 from bot.storage.db import open_database
 from tests.factories import SEEDS, related, write_article
+from tests.support.backends import BACKENDS
 from tests.support.cli import COLUMNS, crashing, newsbot
 from tests.support.storage import content
 
@@ -24,12 +26,21 @@ GUARDIAN = "https://www.theguardian.com/technology/2022/mar/24/ukraine-facial-re
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> str:
-    db = str(tmp_path_factory.mktemp("cli") / "seeds.db")
-    done = newsbot("--db", db, "ingest", str(SEEDS))
-    assert done.returncode == 0, done.stderr
-    return db
+@pytest.fixture(scope="module", params=BACKENDS, ids=BACKENDS)
+def seeded(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
+    """The seed articles ingested by the CLI, in a SQLite file and in a PostgreSQL database."""
+    if request.param == "sqlite":
+        db = str(tmp_path_factory.mktemp("cli") / "seeds.db")
+    else:
+        server = request.getfixturevalue("pg_server")
+        db = server.fresh()
+    try:
+        done = newsbot("--db", db, "ingest", str(SEEDS))
+        assert done.returncode == 0, done.stderr
+        yield db
+    finally:
+        if request.param != "sqlite":
+            server.drop(db)
 
 
 def _no_traceback(result) -> None:
@@ -129,13 +140,13 @@ def test_text_output_fits_the_terminal_with_legend_plurals_and_more(seeded):
     assert "… and 2 more (newsbot story #1 shows all)" in preview  # 12 of 14 rows shown
     assert "* lead article · A another loaded article" in preview  # the legend of the markers
     stats = newsbot("--db", seeded, "stats").stdout
-    assert re.search(r"database size\s+\d+\.\d KB", stats)
+    assert re.search(r"database size\s+\d+\.\d [KM]B", stats)  # a PostgreSQL database: MBs
 
 
-def test_plural_of_one(tmp_path):
+def test_plural_of_one(tmp_path, db_target):
     src = tmp_path / "src"
     write_article(src, "a.md", "Alpha launches a rocket", "https://a.example/1")
-    result = newsbot("--db", str(tmp_path / "n.db"), "ingest", str(src))
+    result = newsbot("--db", db_target, "ingest", str(src))
     assert result.stdout.startswith(
         "1 file: 1 new, 0 updated, 0 unchanged, 0 rejected; 0 related links"
     )
@@ -242,6 +253,8 @@ def test_a_huge_relative_since_means_since_the_beginning(seeded):
 
 
 # -- interruption, kill, full disk --------------------------------------------------------------
+# SQLite only: these kill or starve a process writing a database FILE (signals mid-transaction,
+# a file that cannot grow); the PostgreSQL server is another process, not under test here.
 def _make(folder: Path, n: int) -> None:
     for i in range(n):
         write_article(
@@ -320,8 +333,8 @@ def test_a_full_disk_is_one_clear_line_and_exit_code_3(tmp_path, many):
 
 
 # -- digests ------------------------------------------------------------------------------------
-def test_digests_list_status_and_preview(tmp_path):
-    db = tmp_path / "d.db"
+def test_digests_list_status_and_preview(db_target):
+    db = db_target
     assert newsbot("--db", str(db), "ingest", str(SEEDS)).returncode == 0
 
     async def subscribe() -> int:

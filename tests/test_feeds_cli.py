@@ -22,9 +22,9 @@ async def run(config: Config, *argv: str) -> int:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def config(db_target: str) -> Config:
     return Config(
-        database=DatabaseConfig(str(tmp_path / "cli.db")),
+        database=DatabaseConfig(db_target),  # each test on SQLite and on PostgreSQL
         feeds=FeedsConfig(allow_private_addresses=True, timeout_seconds=5),
     )
 

@@ -53,21 +53,22 @@ def test_out_of_range_integer_is_dropped_with_a_warning(extra: dict, field: str)
     assert all(v is None or -(2**63) <= v < 2**63 for v in values)
 
 
-async def test_one_huge_integer_does_not_abort_the_ingest(tmp_path: Path) -> None:
+async def test_one_huge_integer_does_not_abort_the_ingest(tmp_path: Path, db_target: str) -> None:
     src = tmp_path / "src"
     for i in range(120):
         extra = {"quality": HUGE} if i == 7 else None
         write_article(src, f"{i:03d}.md", f"Headline {i}", f"https://e.example/{i}", extra=extra)
-    report = await ingest_at(tmp_path / "db.sqlite", src)
+    report = await ingest_at(db_target, src)
     assert report.new == 120 and not report.rejected
-    assert item(tmp_path / "db.sqlite", "https://e.example/7")["quality"] is None
+    assert item(db_target, "https://e.example/7")["quality"] is None
 
 
 async def test_a_file_the_database_refuses_is_rejected_and_the_batch_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Writer robustness: a value that slips past the parser and makes SQLite raise rejects that
-    one file with a reason; the files before and after it (same batch, later batches) are kept."""
+    one file with a reason; the files before and after it (same batch, later batches) are kept.
+    SQLite only: PostgreSQL takes 2**64 as a numeric, so nothing is refused there."""
     src = tmp_path / "src"
     for i in range(150):
         write_article(src, f"{i:03d}.md", f"Headline {i}", f"https://e.example/{i}")
@@ -88,8 +89,10 @@ async def test_a_file_the_database_refuses_is_rejected_and_the_batch_is_written(
 
 
 # -- 6: a related item that becomes an article is new -----------------------------------------
-async def test_article_first_seen_as_related_reaches_the_next_digest(tmp_path: Path) -> None:
-    db_path = tmp_path / "db.sqlite"
+async def test_article_first_seen_as_related_reaches_the_next_digest(
+    tmp_path: Path, db_target: str
+) -> None:
+    db_path = db_target
     src = tmp_path / "src"
     b_url = "https://b.example/later"
     write_article(
@@ -125,8 +128,10 @@ async def test_article_first_seen_as_related_reaches_the_next_digest(tmp_path: P
 
 
 # -- 7: a file edited to an earlier date -----------------------------------------------------
-async def test_same_file_edited_to_an_earlier_date_replaces_its_article(tmp_path: Path) -> None:
-    db_path = tmp_path / "db.sqlite"
+async def test_same_file_edited_to_an_earlier_date_replaces_its_article(
+    tmp_path: Path, db_target: str
+) -> None:
+    db_path = db_target
     path = write_article(
         tmp_path / "src", "a.md", "Old title", "https://a.example/x", quality=10,
         published="2024-05-02T10:00:00Z",
@@ -143,8 +148,8 @@ async def test_same_file_edited_to_an_earlier_date_replaces_its_article(tmp_path
     assert (row["title"], row["quality"]) == ("Corrected title", 90)
 
 
-async def test_an_older_copy_in_another_file_still_loses(tmp_path: Path) -> None:
-    db_path = tmp_path / "db.sqlite"
+async def test_an_older_copy_in_another_file_still_loses(tmp_path: Path, db_target: str) -> None:
+    db_path = db_target
     src = tmp_path / "src"
     write_article(src, "new.md", "New", "https://a.example/x", published="2024-05-02T10:00:00Z")
     await ingest_at(db_path, src)
@@ -155,8 +160,8 @@ async def test_an_older_copy_in_another_file_still_loses(tmp_path: Path) -> None
 
 
 # -- Also: a corrected url leaves no ghost ------------------------------------------------------
-async def test_corrected_url_hides_the_old_article(tmp_path: Path) -> None:
-    db_path = tmp_path / "db.sqlite"
+async def test_corrected_url_hides_the_old_article(tmp_path: Path, db_target: str) -> None:
+    db_path = db_target
     src = tmp_path / "src"
     write_article(src, "a.md", "Typo url", "https://a.example/tpyo")
     write_article(src, "shared1.md", "Shared", "https://a.example/shared")
@@ -216,10 +221,10 @@ def test_a_large_flood_under_the_limit_stays_bounded_in_memory() -> None:
     assert peak < 150_000_000, peak
 
 
-async def test_flood_file_stores_a_bounded_warnings_text(tmp_path: Path) -> None:
+async def test_flood_file_stores_a_bounded_warnings_text(tmp_path: Path, db_target: str) -> None:
     path = tmp_path / "flood.md"
     path.write_bytes(_flood(100_000))
-    db_path = tmp_path / "db.sqlite"
+    db_path = db_target
     report = await ingest_at(db_path, path)
     assert len(report.warnings) == MAX_WARNINGS_PER_KIND + 1
     stored = scalar(db_path, "SELECT warnings FROM files")

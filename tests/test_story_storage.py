@@ -14,6 +14,7 @@ from bot.services.ingest import IngestService
 from bot.services.stories import StoryService
 from bot.storage.db import open_database
 from tests.factories import SEEDS, write_article
+from tests.support.backends import execute, rows
 from tests.support.digest import Clock, FakePoster, make_service
 from tests.support.stories import BACKGROUND
 
@@ -29,28 +30,18 @@ def _pyyaml_only(monkeypatch) -> None:
     monkeypatch.setattr(yamlload, "_yaml_rs", None)
 
 
-def stories_by_url(db_path: Path) -> list[set[str]]:
-    conn = sqlite3.connect(db_path)
-    try:
-        groups: dict[int, set[str]] = {}
-        for story, url in conn.execute(
-            "SELECT story_id, url FROM items WHERE story_id IS NOT NULL"
-        ):
-            groups.setdefault(story, set()).add(url)
-        return sorted(groups.values(), key=sorted)
-    finally:
-        conn.close()
+def stories_by_url(db_path: Path | str) -> list[set[str]]:
+    groups: dict[int, set[str]] = {}
+    for story, url in rows(db_path, "SELECT story_id, url FROM items WHERE story_id IS NOT NULL"):
+        groups.setdefault(story, set()).add(url)
+    return sorted(groups.values(), key=sorted)
 
 
-def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+def query(db_path: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+    return rows(db_path, sql, params)
 
 
-async def ingest(db_path: Path, *paths: Path, at: float | None = None) -> None:
+async def ingest(db_path: Path | str, *paths: Path, at: float | None = None) -> None:
     async with open_database(db_path) as db:
         kw = {"clock": lambda: at} if at is not None else {}
         report = await IngestService(db, workers=1, **kw).ingest([str(p) for p in paths])
@@ -84,7 +75,7 @@ def news_files(folder: Path, published: str = "2022-03-24T12:00:00Z") -> list[Pa
 # -- ids ---------------------------------------------------------------------------------------
 
 
-async def test_story_ids_are_never_given_twice(tmp_path: Path) -> None:
+async def test_story_ids_are_never_given_twice(tmp_path: Path, db_target: str) -> None:
     src = tmp_path / "src"
     write_article(
         src,
@@ -102,21 +93,21 @@ async def test_story_ids_are_never_given_twice(tmp_path: Path) -> None:
         excerpt="Croissant sales lifted revenue.",
         published="2024-05-01T09:00:00Z",
     )
-    db_path = tmp_path / "n.db"
+    db_path = db_target
     await ingest(db_path, src / "a.md", src / "b.md")
     # a story absorbed by a merge (the highest id) is deleted: SQLite would hand that id out again
-    conn = sqlite3.connect(db_path)
-    (top,) = conn.execute("SELECT max(id) FROM stories").fetchone()
-    conn.execute(
-        "UPDATE items SET story_id = (SELECT min(id) FROM stories) WHERE story_id = ?", (top,)
+    [(top,)] = query(db_path, "SELECT max(id) FROM stories")
+    execute(
+        db_path,
+        "UPDATE items SET story_id = (SELECT min(id) FROM stories) WHERE story_id = ?",
+        (top,),
     )
-    conn.execute(
+    execute(
+        db_path,
         "INSERT INTO story_aliases(old_id, new_id) VALUES (?, (SELECT min(id) FROM stories))",
         (top,),
     )
-    conn.execute("DELETE FROM stories WHERE id = ?", (top,))
-    conn.commit()
-    conn.close()
+    execute(db_path, "DELETE FROM stories WHERE id = ?", (top,))
     write_article(
         src,
         "c.md",
@@ -134,17 +125,21 @@ async def test_story_ids_are_never_given_twice(tmp_path: Path) -> None:
 # -- determinism and rebuild ---------------------------------------------------------------------
 
 
-async def test_result_does_not_depend_on_batches(tmp_path: Path) -> None:
+async def test_result_does_not_depend_on_batches(
+    tmp_path: Path, db_target: str, another_db_target: str
+) -> None:
     paths = news_files(tmp_path / "src")
-    await ingest(tmp_path / "all.db", *paths)
+    await ingest(db_target, *paths)
     for p in paths:  # one file per ingest run: every batch boundary possible
-        await ingest(tmp_path / "one.db", p)
-    assert stories_by_url(tmp_path / "all.db") == stories_by_url(tmp_path / "one.db")
+        await ingest(another_db_target, p)
+    assert stories_by_url(db_target) == stories_by_url(another_db_target)
 
 
-async def test_rebuild_equals_a_fresh_ingest_and_aliases_old_ids(tmp_path: Path) -> None:
+async def test_rebuild_equals_a_fresh_ingest_and_aliases_old_ids(
+    tmp_path: Path, db_target: str, another_db_target: str
+) -> None:
     paths = news_files(tmp_path / "src")
-    db_path = tmp_path / "n.db"
+    db_path = db_target
     await ingest(db_path, *paths)
     before = stories_by_url(db_path)
     old_ids = {r[0] for r in query(db_path, "SELECT id FROM stories")}
@@ -152,8 +147,8 @@ async def test_rebuild_equals_a_fresh_ingest_and_aliases_old_ids(tmp_path: Path)
         report = await StoryService(db).rebuild()
     assert report.articles == len(paths)
     assert stories_by_url(db_path) == before
-    await ingest(tmp_path / "fresh.db", *paths)
-    assert stories_by_url(tmp_path / "fresh.db") == before
+    await ingest(another_db_target, *paths)
+    assert stories_by_url(another_db_target) == before
     new_ids = {r[0] for r in query(db_path, "SELECT id FROM stories")}
     assert min(new_ids) > max(old_ids)  # rebuilt stories get ids never given before
     aliases = dict(query(db_path, "SELECT old_id, new_id FROM story_aliases"))
@@ -165,9 +160,9 @@ async def test_rebuild_equals_a_fresh_ingest_and_aliases_old_ids(tmp_path: Path)
     assert visible > 0 and query(db_path, "SELECT count(*) FROM story_topics")[0][0] > 0
 
 
-async def test_rebuild_is_one_transaction(tmp_path: Path, monkeypatch) -> None:
+async def test_rebuild_is_one_transaction(tmp_path: Path, db_target: str) -> None:
     paths = news_files(tmp_path / "src")
-    db_path = tmp_path / "n.db"
+    db_path = db_target
     await ingest(db_path, *paths)
     before = query(db_path, "SELECT id, story_id FROM items ORDER BY id")
 
@@ -181,9 +176,9 @@ async def test_rebuild_is_one_transaction(tmp_path: Path, monkeypatch) -> None:
     assert query(db_path, "SELECT id, story_id FROM items ORDER BY id") == before
 
 
-def test_cli_stories_rebuild(tmp_path: Path, capsys) -> None:
+def test_cli_stories_rebuild(tmp_path: Path, db_target: str, capsys) -> None:
     paths = news_files(tmp_path / "src")
-    db_path = tmp_path / "n.db"
+    db_path = db_target
     assert main(["--db", str(db_path), "ingest", str(tmp_path / "src")]) == 0
     capsys.readouterr()
     assert main(["--db", str(db_path), "stories", "rebuild"]) == 0
@@ -275,7 +270,8 @@ async def test_next_days_digest_does_not_repost_the_seed_story(
 
 def test_similarity_reads_only_the_terms_the_held_story_needs(tmp_path: Path) -> None:
     """A story held in full against a stored one: the same cosine as both centroids loaded,
-    without loading the stored story's every weight (issue 10, speed: the merge check)."""
+    without loading the stored story's every weight (issue 10, speed: the merge check).
+    SQLite only: it drives the store's internals on a bare connection with explicit item ids."""
     from bot.domain.stories import StoryEngine, cosine
     from bot.storage.db import configure, migrate
     from bot.storage.stories import SqliteStore

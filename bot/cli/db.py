@@ -1,4 +1,4 @@
-"""``newsbot db backup|restore|check|migrate|current``: database care without a database shell.
+"""``newsbot db backup|restore|check|migrate|current|copy``: database care without a database shell.
 
 The work is in :mod:`bot.storage.backup` (SQLite files; on PostgreSQL they refuse and point to
 pg_dump) and :mod:`bot.storage.schema` (either backend); blocking calls run in a thread here.
@@ -12,16 +12,17 @@ import asyncio
 import sys
 from typing import Any
 
-from bot.cli.output import print_json
+from bot.cli.output import console, make_table, print_json
 from bot.config import Config
 from bot.storage import backup as care
 from bot.storage import schema
+from bot.storage.copy import copy_database
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    db = sub.add_parser("db", help="database care: backup, restore, check, migrate, current")
+    db = sub.add_parser("db", help="database care: backup, restore, check, migrate, current, copy")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
 
     p = dbsub.add_parser(
@@ -51,6 +52,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dbsub.add_parser("migrate", help="apply pending schema migrations (prints from -> to)")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(handler=cmd_migrate)
+
+    p = dbsub.add_parser(
+        "copy",
+        help="copy a whole database to another (SQLite <-> PostgreSQL), verified by counts",
+        description="Copy every table of SRC into DST (created and migrated if needed, and "
+        "then empty), ids kept, each table in one transaction; row counts are compared at the "
+        "end. SRC is not changed and must be at this newsbot's schema version.",
+    )
+    p.add_argument("source", metavar="SRC", help="a SQLite path, sqlite:///path or postgresql://")
+    p.add_argument("target", metavar="DST", help="a new (or freshly migrated) database")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted copy: skip the tables already complete (by count)",
+    )
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(handler=cmd_copy)
 
     p = dbsub.add_parser(
         "current", help="the database's dialect, schema version, latest version, pending count"
@@ -148,4 +166,31 @@ async def cmd_current(args: argparse.Namespace, config: Config) -> int:
     print(f"  schema version: {state.version}")
     print(f"  latest known:   {state.latest}")
     print(f"  pending:        {state.pending}")
+    return EXIT_OK
+
+
+async def cmd_copy(args: argparse.Namespace, config: Config) -> int:
+    report = await asyncio.to_thread(copy_database, args.source, args.target, resume=args.resume)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        rows = [
+            (
+                t.table,
+                t.source,
+                "complete already" if t.skipped else t.copied,
+                t.target,
+                "ok" if t.ok else "MISMATCH",
+            )
+            for t in report.tables
+        ]
+        out = console()
+        out.print(f"{report.source} -> {report.target}")
+        out.print(make_table(["table", "source rows", "copied", "target rows", "check"], rows))
+    bad = [t.table for t in report.tables if not t.ok]
+    if bad:
+        print(f"newsbot: {report.target}: row counts differ in {', '.join(bad)}", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.json:
+        print(f"copied: every table's count matches ({len(report.tables)} tables)")
     return EXIT_OK

@@ -3,7 +3,7 @@ sent for each run, and the stories they sent to each channel.
 
 Synchronous functions of a connection (``sqlite3.Connection`` or ``PgConnection``; the SQL
 is the portable subset, see ``dialect``), run on the database thread through
-``Database.run``. Writes that must land together run in one ``BEGIN IMMEDIATE`` transaction.
+``Database.run``. Writes that must land together run in one transaction.
 """
 
 from __future__ import annotations

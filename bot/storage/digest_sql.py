@@ -30,8 +30,8 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     def run(conn: Connection, *args: Any) -> T:
         try:
             return fn(conn, *args)
-        except driver_errors() as exc:
-            if conn.in_transaction:
+        except driver_errors() as exc:  # sqlite3's, and psycopg's on PostgreSQL
+            if not getattr(conn, "broken", False) and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise LedgerUnavailable(f"database error: {exc}") from exc
 

@@ -1,7 +1,9 @@
 """Digest storage: subscriptions, the delivery ledger, sent messages and sent stories.
 
-Synchronous functions of a ``sqlite3.Connection``, run on the database thread through
-``Database.run``. Writes that must land together run in one ``BEGIN IMMEDIATE`` transaction.
+Synchronous functions of a connection (``sqlite3.Connection`` or ``PgConnection``: the SQL is the
+portable subset), run on the database thread through ``Database.run``; the services reach them
+through the repositories of ``digest_ledger``. Writes that must land together run in one
+transaction (``BEGIN IMMEDIATE`` on SQLite, ``BEGIN`` on PostgreSQL).
 Times are stored as INTEGER unix seconds (UTC) and returned as aware datetimes.
 
 The public face of the digest repositories, gathered from
@@ -11,7 +13,7 @@ The public face of the digest repositories, gathered from
 * ``digest_runs``: the ledger (runs, their messages, the stories they sent);
 * ``digest_sql``: the shared transaction and time conversion.
 
-Services import from here (``from bot.storage import digests as store``).
+Storage code imports from here (``from bot.storage import digests as store``).
 """
 
 from __future__ import annotations

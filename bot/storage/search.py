@@ -123,7 +123,7 @@ def _removed_ids(conn: Connection, ids: Sequence[int]) -> set[int]:
 
 def title_matches(conn: Connection, text: str, limit: int) -> list[tuple[int, str]]:
     """Articles for autocomplete: title prefix matches first, then titles containing the words."""
-    text = " ".join(text.split())
+    text = " ".join(text.replace("\x00", "").split())  # PostgreSQL text cannot hold NUL
     if not text:
         rows = conn.execute(
             "SELECT id, title FROM items WHERE is_article = 1 AND removed = 0 "

@@ -5,23 +5,39 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.services.ingest import IngestReport, IngestService
 from bot.storage.db import open_database
+from bot.storage.dialect import parse_target
+from tests.support.backends import rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def ingest_at(db_path: Path, *paths: Path | str, now: float = 1_700_000_000) -> IngestReport:
+async def ingest_at(
+    db_path: Path | str, *paths: Path | str, now: float = 1_700_000_000
+) -> IngestReport:
     """One ingest of ``paths`` whose clock reads ``now``; the service is closed afterwards."""
     async with open_database(db_path) as db, IngestService(db, workers=1, clock=lambda: now) as ing:
         return await ing.ingest([str(p) for p in paths])
 
 
-def item(db_path: Path, url: str) -> dict[str, Any] | None:
-    conn = sqlite3.connect(db_path)
+def item(db_path: Path | str, url: str) -> dict[str, Any] | None:
+    """The ``items`` row of ``url`` as a dict, on either backend (a path or a target)."""
+    target = parse_target(str(db_path))
+    if target.dialect == "postgresql":
+        from bot.storage.pg import connect
+
+        pg = connect(target.location)
+        try:
+            found = pg.execute("SELECT * FROM items WHERE url = ?", (url,)).fetchone()
+            return None if found is None else dict(zip(found.keys(), found, strict=True))
+        finally:
+            pg.close()
+    conn = sqlite3.connect(target.location)
     conn.row_factory = sqlite3.Row
     try:
         row = conn.execute("SELECT * FROM items WHERE url = ?", (url,)).fetchone()
@@ -30,13 +46,10 @@ def item(db_path: Path, url: str) -> dict[str, Any] | None:
         conn.close()
 
 
-def scalar(db_path: Path, sql: str, params: tuple = ()) -> Any:
-    conn = sqlite3.connect(db_path)
-    try:
-        row = conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
-    finally:
-        conn.close()
+def scalar(db_path: Path | str, sql: str, params: Sequence[Any] = ()) -> Any:
+    """The first value of the first row of ``sql`` (``?`` placeholders), on either backend."""
+    found = rows(db_path, sql, params)
+    return found[0][0] if found else None
 
 
 def python_env() -> dict[str, str]:
