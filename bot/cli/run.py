@@ -23,20 +23,18 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.cli.run_roles import choose_shards, coordinate, coordination_extension, describe_shards
 from bot.config import Config, DiscordConfig
-from bot.domain.coordination import Shards, parse_shards
+from bot.domain.coordination import Shards
 from bot.ops.health import Heartbeat
 from bot.ops.metrics import Metrics
 from bot.ops.service import Ops, serve_ops
 from bot.scheduler import DigestScheduler, FeedScheduler
-from bot.services.coordination import Coordinator, SharedPacer, SoleProcess
 from bot.services.digest import DigestService
-from bot.services.digest_workers import DeliveryWorker
 from bot.services.feeds import FeedService
 from bot.services.ingest import IngestService
 from bot.services.query import QueryService
 from bot.storage.backup import DatabaseInUse, database_kind, run_lock
-from bot.storage.coordination import Coordination
 from bot.storage.db import StorageError, open_database
 from bot.storage.dialect import display_target
 from bot.ui.bot import (
@@ -84,9 +82,6 @@ REVOKED_TOKEN = (
 # The longest rate limit discord.py waits out; longer ones (a global 429 of a day) raise, and the
 # digest delivery retries later within its grace period instead of stalling every digest.
 RATE_LIMIT_WAIT = 60.0
-# With a shared database the leader re-reads the subscriptions this often (changes made through
-# another process's slash commands reach its jobs within this delay).
-RESYNC_SECONDS = 30.0
 
 
 def point_at_endpoints(cfg: DiscordConfig) -> None:
@@ -129,42 +124,6 @@ def build_extensions(config: Config, services: Services) -> tuple[list[Extension
         extensions.append(extension)
         hooks.append(hook)
     return extensions, hooks
-
-
-def coordination_extension(
-    coordinator: Coordinator | SoleProcess, scheduler: DigestScheduler | None, services: Services
-) -> tuple[Extension, CloseHook]:
-    """The leader-only work (digest planning, rescans) follows the scheduler lease; with a
-    shared database every process also runs a delivery worker claiming open digest runs."""
-    worker = None
-    if coordinator.shared and services.digests is not None:
-        assert isinstance(coordinator, Coordinator)
-        worker = DeliveryWorker(services.digests, coordinator)
-        if scheduler is not None:
-            scheduler.resync_seconds = RESYNC_SECONDS
-
-    async def start(bot: NewsBot) -> None:
-        if not bot.serving:
-            return
-        if scheduler is not None:
-            coordinator.on_elected.append(scheduler.start)
-            coordinator.on_deposed.append(scheduler.suspend)
-
-        async def start_rescan() -> None:
-            bot.rescanner.start()
-
-        coordinator.on_elected.append(start_rescan)
-        coordinator.on_deposed.append(bot.rescanner.stop)
-        await coordinator.start()
-        if worker is not None:
-            worker.start()
-
-    async def stop(_bot: NewsBot) -> None:
-        if worker is not None:
-            await worker.stop()
-        await coordinator.stop()
-
-    return start, stop
 
 
 @asynccontextmanager
@@ -213,7 +172,7 @@ async def open_bot(
             coord_db = (
                 await stack.enter_async_context(open_database(path, readers=0)) if shared else db
             )
-            _coordinate(config, coord_db, services, shared)
+            coordinate(config, coord_db, services, shared)
         ops = Ops(Metrics(), Heartbeat()) if serving and config.http.listen else None
         if ops is not None:
             services.ingest.events = ops.metrics
@@ -249,29 +208,6 @@ async def open_bot(
             ops.add_scrape_hooks(db)
             await stack.enter_async_context(serve_ops(config, ops))  # closed before the bot
         yield bot
-
-
-def _coordinate(config: Config, db, services: Services, shared: bool) -> None:
-    """The process coordination: on a shared database a :class:`Coordinator` (leases, claims,
-    shared send pacing); on a SQLite file (this process alone) a :class:`SoleProcess`."""
-    cfg = config.coordination
-    if not shared:
-        services.extra["coordinator"] = SoleProcess()
-        return
-    coordinator = Coordinator(
-        db,
-        leader_ttl=cfg.leader_ttl_seconds,
-        claim_ttl=cfg.claim_ttl_seconds,
-        every=cfg.heartbeat_seconds,
-    )
-    services.extra["coordinator"] = coordinator
-    services.extra["pacer"] = SharedPacer(
-        Coordination(db), cfg.send_rate, members=lambda: coordinator.members
-    )
-    if services.digests is not None:
-        services.digests.delivery.claims = coordinator
-    services.extra["feeds"].claims = coordinator
-    log.info("process %s coordinates through the database", coordinator.holder)
 
 
 def _handle_signals(bot: NewsBot, gateway: asyncio.Task[None]) -> Callable[[], None]:
@@ -353,36 +289,6 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     if code == EXIT_OK:
         log.info("newsbot stopped")
     return code
-
-
-def choose_shards(args: argparse.Namespace, cfg: DiscordConfig) -> Shards:
-    """``--shard-ids`` / ``--shard-count`` over ``[discord] shard_ids`` / ``shard_count``;
-    ValueError naming the option or key that is wrong."""
-    ids = getattr(args, "shard_ids", None)
-    count = getattr(args, "shard_count", None)
-    where = (
-        "--shard-ids/--shard-count"
-        if ids is not None or count is not None
-        else ("[discord] shard_ids/shard_count")
-    )
-    if ids is None:
-        ids = cfg.shard_ids
-    if count is None:
-        count = cfg.shard_count or None
-    try:
-        return parse_shards(ids, count)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-
-
-def describe_shards(shards: Shards) -> str:
-    if not shards.gateway:
-        return "no gateway (a background worker: --shard-ids none)"
-    if not shards.sharded:
-        return "one unsharded gateway connection"
-    ids = "all shards" if shards.ids is None else "shards " + ",".join(map(str, shards.ids))
-    count = "as many as Discord recommends" if shards.count is None else f"of {shards.count}"
-    return f"gateway {ids} {count}"
 
 
 async def _run(config: Config, token: str, shards: Shards | None = None) -> int:
