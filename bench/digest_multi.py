@@ -15,6 +15,7 @@ takes over after the leader is killed (SIGKILL). Bars: delivery <= 1.2 x floor, 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import tempfile
@@ -48,18 +49,37 @@ async def populate(url: str, src: Path, channels: list[tuple[int, int]], stories
         ingest = IngestService(db, workers=1, clock=(now - timedelta(hours=1)).timestamp)
         report = await ingest.ingest([str(src)])
         assert report.ok, report.rejected
-        config = DigestConfig(max_subscriptions_per_guild=1000)
-        service = DigestService(db, config, clock=lambda: now - timedelta(minutes=30))
+        created = int((now - timedelta(minutes=30)).timestamp())
         due = now - timedelta(minutes=10)
-        for i, (guild_id, channel_id) in enumerate(channels):
-            await service.subscribe(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                time=f"{due:%H:%M}",
-                timezone="UTC",
-                topics=[TOPICS[i % len(TOPICS)]] if i % 2 else None,
-                max_stories=10,  # one message each: the floor is one post per digest
+        rows_ = [
+            (
+                guild_id,
+                channel_id,
+                f"Digest {i}",
+                f"{due:%H:%M}",
+                "UTC",
+                json.dumps([TOPICS[i % len(TOPICS)]] if i % 2 else []),
+                10,  # one message each: the floor is one post per digest
+                created,
+                created,
             )
+            for i, (guild_id, channel_id) in enumerate(channels)
+        ]
+
+        def insert(conn) -> None:  # one transaction (the service's subscribe takes ~10 ms each)
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO digest_subscriptions(guild_id, channel_id, name, local_time, "
+                "timezone, topics, max_stories, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows_,
+            )
+            conn.execute("COMMIT")
+
+        await db.run(insert)
+        service = DigestService(db, DigestConfig(), clock=lambda: now)
+        subs = await service.all_subscriptions()  # read back through the service: valid rows
+        assert len(subs) == len(channels), len(subs)
 
 
 def accepted(double: DiscordDouble, mark: int) -> tuple[int, int]:
