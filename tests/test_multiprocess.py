@@ -116,6 +116,9 @@ async def test_the_leader_killed_mid_digest_is_replaced_and_nothing_is_repeated(
             async with processes(tmp_path, env, (WORKER, ""), (WORKER, "")) as others:
                 assert await first.wait_exit(20) == 9  # killed after part 1 was accepted
                 await wait_all_sent(pg_url, len(channels), [first, *others], 25)
+                # the workers resume the dead leader's runs once its claims expire; one of them
+                # becomes the leader once its lease expires (whichever comes first)
+                await until(lambda: leaders(others), 20, "no process took the leadership over")
                 takeover = leaders(others)
                 assert len(takeover) == 1 and "lease token 2" in takeover[0]
         assert_exactly_once(double, channels)

@@ -16,9 +16,10 @@ from bot.storage.db import open_database
 from tests.discord_double import DiscordDouble
 from tests.support.digest import Article, ingest
 
-# Fast leases for tests: a dead leader is replaced within ~4 s, a dead claimer's runs in ~3 s.
+# Short leases for tests: a dead leader is replaced within ~7 s, a dead claimer's runs in ~4 s;
+# a leader stalled by a loaded machine keeps its lease for up to 4.8 s without a renewal.
 COORDINATION = (
-    "[coordination]\nleader_ttl_seconds = 3\nheartbeat_seconds = 0.5\nclaim_ttl_seconds = 3\n"
+    "[coordination]\nleader_ttl_seconds = 6\nheartbeat_seconds = 1\nclaim_ttl_seconds = 4\n"
 )
 
 # The leader is killed (os._exit: no cleanup at all, as SIGKILL) right after Discord accepted
