@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.pg_bench import PgBench  # noqa: E402
 from bot.domain.models import RelatedItem, SourceFile  # noqa: E402
 from bot.ingest.loader import expand_paths, parse_batch  # noqa: E402
 from bot.services.ingest import IngestService  # noqa: E402
@@ -46,45 +47,6 @@ from bot.storage.dialect import parse_target  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "corpus"
 CACHE = Path(tempfile.gettempdir()) / "newsbot-bench"
-
-
-class PgBench:
-    """The bench's databases on a PostgreSQL server: built under a temporary name and renamed
-    when complete, so an existing one is a finished one."""
-
-    def __init__(self, admin: str, prefix: str) -> None:
-        self.admin, self.prefix = admin, prefix
-
-    def _admin(self, sql: str) -> list:
-        import psycopg
-
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            cur = conn.execute(sql)
-            return cur.fetchall() if cur.description else []
-
-    def url(self, name: str) -> str:
-        base = self.admin.rsplit("/", 1)[0]
-        return f"{base}/{self.prefix}_{name}"
-
-    def exists(self, name: str) -> bool:
-        full = f"{self.prefix}_{name}"
-        return bool(self._admin(f"SELECT 1 FROM pg_database WHERE datname = '{full}'"))
-
-    def create_partial(self, name: str) -> str:
-        partial = f"{self.prefix}_{name}_partial"
-        self._admin(f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)')
-        self._admin(f'CREATE DATABASE "{partial}"')
-        return self.url(f"{name}_partial")
-
-    def finish(self, name: str) -> None:
-        full = f"{self.prefix}_{name}"
-        self._admin(f'ALTER DATABASE "{full}_partial" RENAME TO "{full}"')
-
-    def drop_all(self) -> None:
-        for (name,) in self._admin(
-            f"SELECT datname FROM pg_database WHERE datname LIKE '{self.prefix}\\_%'"
-        ):
-            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def build_corpus_db(corpus: Path, pg: PgBench | None = None) -> str:
