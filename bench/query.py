@@ -319,7 +319,7 @@ def report(results: dict[str, dict], bar: float) -> bool:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("corpus", nargs="?", default=str(DEFAULT))
-    parser.add_argument("--scaled", type=int, default=100_000)
+    parser.add_argument("--scaled", type=int, default=100_000, help="0: corpus only")
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"))
     parser.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG"), help="admin url")
@@ -336,10 +336,10 @@ async def main() -> None:
     names = ["sqlite", "postgresql"] if backend == "both" else [backend]
     try:
         ok = True
-        for label, bar, build in (
-            ("corpus", 10.0, lambda b: build_corpus_db(corpus, b)),
-            (f"scaled ({args.scaled} articles)", 50.0, None),
-        ):
+        phases = [("corpus", 10.0, lambda b: build_corpus_db(corpus, b))]
+        if args.scaled > 0:  # --scaled 0: the corpus database only
+            phases.append((f"scaled ({args.scaled} articles)", 50.0, None))
+        for label, bar, build in phases:
             results = {}
             for name in names:
                 owner = pg if name == "postgresql" else None
