@@ -1,6 +1,7 @@
 """Ingest benchmark: prints the figures the ingest issue names, in one run.
 
     python bench/ingest.py [PATH] [--backend sqlite|postgresql|both] [--pg ADMIN_URL]
+                           [--pg-prefix NAME]
                                           (default PATH: ../shared/corpus)
 
 (a) baseline: PyYAML's libyaml ``CSafeLoader`` parsing every file's front matter, one process;
@@ -66,11 +67,11 @@ def ingest(db: Path | str, path: Path) -> tuple[float, dict]:
     return elapsed, json.loads(proc.stdout)
 
 
-def pg_ingest(admin: str, path: Path) -> tuple[float, float, dict]:
+def pg_ingest(admin: str, path: Path, prefix: str) -> tuple[float, float, dict]:
     """Cold and warm ingest of ``path`` into a new PostgreSQL database, dropped after."""
     import psycopg
 
-    name = f"newsbot_bench_ingest_{os.getpid()}"
+    name = f"{prefix}_ingest_{os.getpid()}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{admin.rsplit('/', 1)[0]}/{name}"
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("path", nargs="?", default=str(DEFAULT))
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"))
     parser.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG"), help="admin url")
+    parser.add_argument("--pg-prefix", default="newsbot_bench", help="database name prefix")
     args = parser.parse_args()
     backend = args.backend or ("both" if args.pg else "sqlite")
     if backend != "sqlite" and not args.pg:
@@ -102,7 +104,7 @@ def main() -> None:
     cold = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         if backend == "postgresql":
-            pg_report(args.pg, path, None)
+            pg_report(args.pg, path, None, args.pg_prefix)
             return
         db = Path(tmp) / "bench.db"
         cold, summary = ingest(db, path)
@@ -122,11 +124,11 @@ def main() -> None:
     print(f"(d) peak RSS of the largest ingest process  : {rss:7.1f} MB (bar 300)")
     print(f"    database size after ingest              : {size_mb:7.1f} MB")
     if backend == "both":
-        pg_report(args.pg, path, cold)
+        pg_report(args.pg, path, cold, args.pg_prefix)
 
 
-def pg_report(admin: str, path: Path, sqlite_cold: float | None) -> None:
-    cold, warm, summary = pg_ingest(admin, path)
+def pg_report(admin: str, path: Path, sqlite_cold: float | None, prefix: str) -> None:
+    cold, warm, summary = pg_ingest(admin, path, prefix)
     versus = f"= {cold / sqlite_cold:.2f} x SQLite (bar 2.00)  " if sqlite_cold else ""
     print(
         f"(e) PostgreSQL cold ingest, new database   : {cold:7.2f} s  {versus}"

@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.pg_bench import PgBench  # noqa: E402
 from bot.domain.models import RelatedItem, SourceFile  # noqa: E402
 from bot.ingest.loader import expand_paths, parse_batch  # noqa: E402
 from bot.services.ingest import IngestService  # noqa: E402
@@ -46,45 +47,6 @@ from bot.storage.dialect import parse_target  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "corpus"
 CACHE = Path(tempfile.gettempdir()) / "newsbot-bench"
-
-
-class PgBench:
-    """The bench's databases on a PostgreSQL server: built under a temporary name and renamed
-    when complete, so an existing one is a finished one."""
-
-    def __init__(self, admin: str, prefix: str) -> None:
-        self.admin, self.prefix = admin, prefix
-
-    def _admin(self, sql: str) -> list:
-        import psycopg
-
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            cur = conn.execute(sql)
-            return cur.fetchall() if cur.description else []
-
-    def url(self, name: str) -> str:
-        base = self.admin.rsplit("/", 1)[0]
-        return f"{base}/{self.prefix}_{name}"
-
-    def exists(self, name: str) -> bool:
-        full = f"{self.prefix}_{name}"
-        return bool(self._admin(f"SELECT 1 FROM pg_database WHERE datname = '{full}'"))
-
-    def create_partial(self, name: str) -> str:
-        partial = f"{self.prefix}_{name}_partial"
-        self._admin(f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)')
-        self._admin(f'CREATE DATABASE "{partial}"')
-        return self.url(f"{name}_partial")
-
-    def finish(self, name: str) -> None:
-        full = f"{self.prefix}_{name}"
-        self._admin(f'ALTER DATABASE "{full}_partial" RENAME TO "{full}"')
-
-    def drop_all(self) -> None:
-        for (name,) in self._admin(
-            f"SELECT datname FROM pg_database WHERE datname LIKE '{self.prefix}\\_%'"
-        ):
-            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def build_corpus_db(corpus: Path, pg: PgBench | None = None) -> str:
@@ -357,7 +319,7 @@ def report(results: dict[str, dict], bar: float) -> bool:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("corpus", nargs="?", default=str(DEFAULT))
-    parser.add_argument("--scaled", type=int, default=100_000)
+    parser.add_argument("--scaled", type=int, default=100_000, help="0: corpus only")
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"))
     parser.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG"), help="admin url")
@@ -374,10 +336,10 @@ async def main() -> None:
     names = ["sqlite", "postgresql"] if backend == "both" else [backend]
     try:
         ok = True
-        for label, bar, build in (
-            ("corpus", 10.0, lambda b: build_corpus_db(corpus, b)),
-            (f"scaled ({args.scaled} articles)", 50.0, None),
-        ):
+        phases = [("corpus", 10.0, lambda b: build_corpus_db(corpus, b))]
+        if args.scaled > 0:  # --scaled 0: the corpus database only
+            phases.append((f"scaled ({args.scaled} articles)", 50.0, None))
+        for label, bar, build in phases:
             results = {}
             for name in names:
                 owner = pg if name == "postgresql" else None

@@ -81,6 +81,10 @@ def test_rows_params_and_numbers_behave_like_sqlite(pg_server):
             "INSERT INTO t VALUES (?, ?, ?, ?)",
             [(1, True, "a%?", 1.5), (2, False, "b", 2.0), (3, True, None, None)],
         )
+        assert conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", []).rowcount == 0
+        one = conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", [(4, 0, "d", None)])
+        assert one.rowcount == 1
+        conn.execute("DELETE FROM t WHERE id = 4")
         conn.execute("COMMIT")
         assert not conn.in_transaction
         row = conn.execute("SELECT id, flag, name FROM t WHERE flag = ? ORDER BY id", (True,))

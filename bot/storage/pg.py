@@ -20,7 +20,7 @@ target is opened, so the default (SQLite) install does not need it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -110,6 +110,24 @@ def _configure(raw: psycopg.Connection[Any]) -> None:
     raw.adapters.register_loader("numeric", _NumericLoader)
 
 
+class _NoRows:
+    """The result of an ``executemany`` of no rows (nothing was sent)."""
+
+    rowcount = 0
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[Row]:
+        return []
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(())
+
+
+_NO_ROWS = _NoRows()
+
+
 class PgConnection:
     """The ``sqlite3.Connection`` subset the storage functions use, over psycopg 3."""
 
@@ -123,8 +141,14 @@ class PgConnection:
         return self.raw.execute(translate(sql), tuple(params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        """Many rows in one pipeline; none costs no round trip, one is a plain execute."""
+        batch = [tuple(r) for r in rows]
+        if not batch:
+            return _NO_ROWS
+        if len(batch) == 1:
+            return self.raw.execute(translate(sql), batch[0])
         cursor = self.raw.cursor()
-        cursor.executemany(translate(sql), [tuple(r) for r in rows])
+        cursor.executemany(translate(sql), batch)
         return cursor
 
     def executescript(self, sql: str) -> None:
