@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from bot.domain.text import tokenize
 
@@ -35,21 +36,28 @@ _SLOT = re.compile(
 _TERM = re.compile(r"([a-z]+)(\d+)")
 
 
-def slot_terms(title: str | None) -> list[str]:
-    """The slot terms of a title, in order ("Season 1, Episode 8" -> ["season1", "episod8"])."""
-    if not title:
-        return []
+@lru_cache(maxsize=8192)
+def _slot_terms(title: str) -> tuple[str, ...]:
     out = []
     for word, number in _SLOT.findall(title):
         folded = tokenize(word)
         if len(folded) != 1 or not folded[0].isalpha():
             continue
         out.append(folded[0] + number.replace(".", ""))
-    return list(dict.fromkeys(out))
+    return tuple(dict.fromkeys(out))
+
+
+def slot_terms(title: str | None) -> list[str]:
+    """The slot terms of a title, in order ("Season 1, Episode 8" -> ["season1", "episod8"])."""
+    if not title or not any(ch.isdigit() for ch in title):
+        return []
+    return list(_slot_terms(title))
 
 
 def slot_of(term: str) -> tuple[str, str] | None:
     """(word, number) of a slot term, or None for any other term (a plain word or number)."""
+    if not term[-1:].isdigit():
+        return None
     m = _TERM.fullmatch(term)
     return (m.group(1), m.group(2)) if m else None
 
