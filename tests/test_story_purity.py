@@ -62,6 +62,8 @@ def test_slot_terms_are_title_terms_of_the_item() -> None:
     assert terms["episod4"] == DEFAULT_SETTINGS.slot_weight
     assert "episod5" not in terms  # slots are read from the title only
     assert slot_of("episod4") == ("episod", "4") and slot_of("episod") is None
+    # a slot that is already a title token ("MH370", "amber0") keeps the token's weight
+    assert item_terms("Search for MH370 widens", None)["mh370"] == 1.0
 
 
 def test_slot_conflict() -> None:

@@ -120,7 +120,8 @@ def item_terms(
     of the title ("episod8", ``bot.domain.story_slots``), ``excerpt_weight`` for the rest."""
     terms = dict.fromkeys(tokenize(excerpt), settings.excerpt_weight)
     terms.update(dict.fromkeys(tokenize(title), 1.0))
-    terms.update(dict.fromkeys(slot_terms(title), settings.slot_weight))
+    for slot in slot_terms(title):  # "mh370", "fy20": already a title token, kept at 1
+        terms.setdefault(slot, settings.slot_weight)
     return terms
 
 

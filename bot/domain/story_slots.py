@@ -29,7 +29,8 @@ from bot.domain.text import tokenize
 
 __all__ = ["main_slots", "slot_conflict", "slot_of", "slot_terms"]
 
-# word, separators, number (dots inside kept: 1.19), not followed by a letter, %, or a digit group
+# a word, spaces / '#' / ':' / '-', a number (dots inside kept: 1.19); not followed by a letter or
+# digit, '%', a digit group (1,000) or a hyphen and a word (3-day, the wire prefix "UPDATE 2-")
 _SLOT = re.compile(
     r"\b([^\W\d_]{2,})[ \t]*[#:\-]?[ \t]*#?(\d+(?:\.\d+)*)(?![\w%]|[.,]\d|-[^\W\d_])"
 )
