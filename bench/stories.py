@@ -7,8 +7,9 @@
     newsbot (a real ``IngestService`` ingest into a temporary database; the time per article is
     measured by replaying the grouping with ``stories rebuild``) and for a single-pass TF-IDF
     reference on the same titles (its best threshold, chosen on the same files: flattering);
-(b) robustness: the dev slice split in two halves by time; newsbot's fixed settings on each, and
-    a threshold grid tuned on the first half and measured on the second (and vice versa);
+(b) robustness: the dev slice split in two halves by time, and in two halves by story label;
+    newsbot's fixed settings on each, and a threshold grid tuned on the first time half and
+    measured on the second (and vice versa);
 (c) with ``--corpus``: the shared corpus ingested, story counts and its largest stories;
 (d) candidate search bounded: grouping cost per article for the first and the last 1,000 of
     ``--scale`` generated items (default 100,000), and the time to group ``--templated``
@@ -213,6 +214,13 @@ def dev_figures(dev: Path) -> None:
     half = len(rows) // 2
     parts = {"first half": rows[:half], "second half": rows[half:]}
     for name, part in parts.items():
+        print(line(f"newsbot defaults, {name}", engine_labels(part, DEFAULT_SETTINGS), _true(part)))
+    print("== robustness: halves of the dev slice by story label (every other label, shuffled)")
+    labels = sorted({r["story"] for r in rows})
+    random.Random(1).shuffle(labels)
+    chosen = set(labels[::2])
+    for name, keep in (("labels A", True), ("labels B", False)):
+        part = [r for r in rows if (r["story"] in chosen) == keep]
         print(line(f"newsbot defaults, {name}", engine_labels(part, DEFAULT_SETTINGS), _true(part)))
     grid = [0.125, 0.15, 0.175, 0.2, 0.225, 0.25]
     for tune, test in (("first half", "second half"), ("second half", "first half")):

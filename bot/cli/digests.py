@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli.errors import require_database
 from bot.cli.output import console, iso, make_table, plural, print_json
-from bot.cli.queries import story_dict
+from bot.cli.query_json import story_dict
 from bot.config import Config
 from bot.domain.digest import Subscription
 from bot.services.errors import HINT_DIGESTS

@@ -10,9 +10,10 @@ import argparse
 from datetime import UTC, datetime, timedelta
 
 from bot.cli.errors import require_database
-from bot.cli.output import WIDE, console, iso, make_table, plural, print_json, say
+from bot.cli.output import WIDE, console, make_table, plural, print_json, say
+from bot.cli.query_json import detail_dict, item_dict, preview_dict, story_dict
 from bot.config import Config
-from bot.domain.views import CoverageItem, DigestPreview, StoryDetail, StoryRow
+from bot.domain.views import StoryDetail
 from bot.services.query import EARLIEST, LATEST, MAX_OFFSET, QueryService
 from bot.storage.db import open_database
 
@@ -144,54 +145,6 @@ async def _run(args: argparse.Namespace, config: Config, fn) -> int:
 
 def _when(dt: datetime | None) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if dt else ""
-
-
-def item_dict(item: CoverageItem) -> dict:
-    """One coverage item (an article or related item) in every JSON output."""
-    return {
-        "article": f"article:{item.id}",
-        "id": item.id,
-        "title": item.title,
-        "url": item.url,
-        "provider": item.provider,
-        "published_at": iso(item.published_at),
-        "quality": item.quality,
-        "heat": item.heat,
-        "is_article": item.is_article,
-        "type": item.type,
-        "excerpt": item.excerpt,
-        "image_url": item.image_url,
-        "story_id": item.story_id,
-    }
-
-
-def story_dict(story: StoryRow, score: float) -> dict:
-    """A story's numbers, named the same way in every JSON output (``outlets``, ``articles``)."""
-    return {
-        "story": f"#{story.id}",
-        "story_id": story.id,
-        "title": story.lead.title,
-        "score": round(score, 3),
-        "outlets": story.provider_count,
-        "articles": story.item_count,
-        "loaded_articles": story.article_count,
-        "coverage_text": story.coverage,
-        "best_quality": story.best_quality,
-        "max_heat": story.max_heat,
-        "first_published_at": iso(story.first_published_at),
-        "last_published_at": iso(story.last_published_at),
-        "topics": list(story.topics),
-        "lead": item_dict(story.lead),
-    }
-
-
-def detail_dict(detail: StoryDetail, score: float | None = None) -> dict:
-    shown = detail.score if score is None else score
-    return {
-        **story_dict(detail.story, shown),
-        "coverage": [item_dict(c) for c in detail.coverage],
-        "more_coverage": max(detail.total_coverage - len(detail.coverage), 0),
-    }
 
 
 def _story_rows(stories) -> list[tuple]:
@@ -408,17 +361,6 @@ async def cmd_search(args: argparse.Namespace, config: Config) -> int:
         return 0
 
     return await _run(args, config, go)
-
-
-def preview_dict(preview: DigestPreview, details: list[StoryDetail]) -> dict:
-    return {
-        "window_start": iso(preview.window_start),
-        "window_end": iso(preview.window_end),
-        "requested_start": iso(preview.requested_start),
-        "requested_end": iso(preview.requested_end),
-        "fell_back": preview.fell_back,
-        "stories": [detail_dict(d, s.score) for s, d in zip(preview.stories, details, strict=True)],
-    }
 
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:

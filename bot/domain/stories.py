@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.domain.story_slots import main_slots, slot_conflict, slot_terms
 from bot.domain.text import tokenize
 
 __all__ = [
@@ -70,7 +71,8 @@ class StorySettings:
       ``established_merge_threshold`` when both already hold ``established_size`` items or more
       (two grown stories are distinct events unless they agree clearly).
     - ``linked_join_threshold`` / ``linked_merge_threshold``: the same bars when one item lists the
-      other in its ``related`` list (a link is evidence, never a merge on its own).
+      other in its ``related`` list (a link is evidence, never a merge on its own; two grown
+      stories need the established bar even when linked: a link is about two items).
     - ``merge_candidates``: after a join, how many of the next most similar stories are tried
       for a merge.
     - ``excerpt_weight``: weight of a token found only in the excerpt (title tokens weigh 1).
@@ -80,6 +82,9 @@ class StorySettings:
       share of all items use is never distinctive, however the grouping packed it.
     - ``cold_start``: while the database holds few stories the weights say little, so every bar
       is multiplied by ``1 + cold_start / N`` (N stories held: x2 for the first, x1.01 at 100).
+    - ``slot_weight``: raw weight of a numbered slot term ("episod8"; it repeats its word);
+      ``slot_share``: a story's main number of a slot carries this share of the slot's weight,
+      and a different number is evidence against (``bot.domain.story_slots.slot_conflict``).
     - ``search_terms``, ``postings_per_term``, ``common_share``, ``common_after``: bounds of the
       candidate search (see the module docstring); ``common_share`` applies once the database
       holds ``common_after`` stories.
@@ -101,6 +106,8 @@ class StorySettings:
     common_after: int = 200
     cold_start: float = 1.0
     item_idf_margin: float = 1.0
+    slot_share: float = 0.5
+    slot_weight: float = 0.5
 
 
 DEFAULT_SETTINGS = StorySettings()
@@ -109,9 +116,12 @@ DEFAULT_SETTINGS = StorySettings()
 def item_terms(
     title: str, excerpt: str | None, settings: StorySettings = DEFAULT_SETTINGS
 ) -> dict[str, float]:
-    """Term -> raw weight of an item: 1 for a title token, ``excerpt_weight`` for the rest."""
+    """Term -> raw weight of an item: 1 for a title token, ``slot_weight`` for a numbered slot
+    of the title ("episod8", ``bot.domain.story_slots``), ``excerpt_weight`` for the rest."""
     terms = dict.fromkeys(tokenize(excerpt), settings.excerpt_weight)
     terms.update(dict.fromkeys(tokenize(title), 1.0))
+    for slot in slot_terms(title):  # "mh370", "fy20": already a title token, kept at 1
+        terms.setdefault(slot, settings.slot_weight)
     return terms
 
 
@@ -287,17 +297,24 @@ class StoryEngine:
         s = self.settings
         vec, dfs = self._vector_dfs(title, excerpt)
         scored = self._scored(vec, at, dfs)
+        slots = slot_terms(title)
         story = None
         cold = self._cold()
         for score, cand in scored:
             bar = s.linked_join_threshold if cand in linked else s.join_threshold
-            if score >= bar * cold and self._fits(cand, at):
-                story = cand
-                break
+            if score < bar * cold or not self._fits(cand, at):
+                continue
+            if slots and slot_conflict(slots, self.store.centroid(cand).weights, s.slot_share):
+                continue
+            story = cand
+            break
+        # A new story is only merged with the stories it is linked to: the candidates it just
+        # failed to join were measured on its distinctive terms, and a merge's story-to-story
+        # cosine would let the common terms the search skips ("azure") carry it in after all.
+        others = [] if story is None else [c for _, c in scored if c != story][: s.merge_candidates]
         if story is None:
             story = self.store.new_story()
         self.store.add(story, item, vec, at)
-        others = [cand for _, cand in scored if cand != story][: s.merge_candidates]
         others += sorted(set(linked) - set(others) - {story})
         for other in others:
             story = self.try_merge(story, other, linked=other in linked)
@@ -311,9 +328,10 @@ class StoryEngine:
         ca, cb = self.store.head(a), self.store.head(b)
         if ca.size == 0 or cb.size == 0:
             return a
-        if linked:
+        grown = min(ca.size, cb.size) >= s.established_size
+        if linked and not grown:
             bar = s.linked_merge_threshold
-        elif min(ca.size, cb.size) >= s.established_size:
+        elif grown:
             bar = s.established_merge_threshold
         else:
             bar = s.merge_threshold
@@ -324,11 +342,17 @@ class StoryEngine:
         if cos is None:
             cos = self.store.similarity(a, b)
             self._cosines[key] = cos
-        if cos < bar * self._cold():
+        if cos < bar * self._cold() or self._slots_differ(a, b):
             return a
         keep, gone = (a, b) if (ca.size, -a) >= (cb.size, -b) else (b, a)
         self.store.merge(keep, gone)
         return keep
+
+    def _slots_differ(self, a: int, b: int) -> bool:
+        """Whether the main numbered slots of one story conflict with the other's."""
+        wa, wb = self.store.centroid(a).weights, self.store.centroid(b).weights
+        share = self.settings.slot_share
+        return slot_conflict(main_slots(wa), wb, share) or slot_conflict(main_slots(wb), wa, share)
 
     def _cold(self) -> float:
         return 1.0 + self.settings.cold_start / max(self.store.stories(), 1)

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from bot.domain.models import Article, ParsedArticle
+from bot.ingest.related import related_items
 from bot.ingest.values import (
     ArticleParseError,
     WarningList,
@@ -28,7 +29,6 @@ from bot.ingest.values import (
     optional_int,
     parse_datetime,
     provider_value,
-    related_items,
     text_value,
     topics_value,
 )

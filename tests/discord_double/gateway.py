@@ -32,6 +32,8 @@ OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
 
 _REPLAY_LIMIT = 1000
+_CLOSE_REPLY_S = 2.0  # how long a close waits for the client's close frame
+_GOING_AWAY = b"Discord double shutting down."
 
 
 def _dumps(payload: dict[str, Any]) -> str:
@@ -95,6 +97,7 @@ class Gateway:
         self.close_codes: list[int | None] = []
         self.ready_count = 0
         self.heartbeats = 0
+        self.closing = False  # shutting down: every socket, even one opened now, is closed
 
     def live_sessions(self) -> list[GatewaySession]:
         return [s for s in self.sessions.values() if s.ready]
@@ -103,12 +106,16 @@ class Gateway:
         return [s for s in self.live_sessions() if s.ws is not None and not s.ws.closed]
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        # timeout: how long a close waits for the client's close reply before dropping the TCP
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0, timeout=_CLOSE_REPLY_S)
         await ws.prepare(request)
         self.connections.add(ws)
         self.connect_queries.append(dict(request.query))
         session: GatewaySession | None = None
         try:
+            if self.closing:  # a client that reconnected while the double shuts down
+                await ws.close(code=1001, message=_GOING_AWAY)
+                return ws
             hello = {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": ["discord-double"]}
             await ws.send_str(_dumps({"op": OP_HELLO, "d": hello, "s": None, "t": None}))
             async for msg in ws:
@@ -231,5 +238,18 @@ class Gateway:
         return len(sessions)
 
     async def close(self) -> None:
-        for ws in list(self.connections):
-            await ws.close(code=1001, message=b"Discord double shutting down.")
+        """Close every live socket with a close frame (1001 going away), all at once, so that
+        each client notices at once (rather than at its next missed heartbeat ack, a minute
+        later); a socket whose client does not answer the close within ``_CLOSE_REPLY_S`` has
+        its TCP connection dropped, which the client notices as well. Sockets opened while
+        closing (a client reconnecting at once) are closed the same way."""
+        self.closing = True
+        while self.connections:
+            await asyncio.gather(
+                *(ws.close(code=1001, message=_GOING_AWAY) for ws in list(self.connections)),
+                return_exceptions=True,
+            )
+            # a socket whose handler did not end yet leaves the set when it does
+            for ws in list(self.connections):
+                if ws.closed:
+                    self.connections.discard(ws)

@@ -104,6 +104,7 @@ class DiscordDouble:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> DiscordDouble:
+        self.gateway.closing = False
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("GET", "/gateway", self.gateway.handle)
         app.router.add_route("*", r"/api/v{version:\d+}/{tail:.*}", self._handle_api)
@@ -117,7 +118,12 @@ class DiscordDouble:
         return self
 
     async def close(self) -> None:
+        """Stop listening first (a client told to go away reconnects at once; it must find the
+        port closed, not a socket that the shutdown then drops without a close frame), then
+        close every live gateway socket with a close frame, then stop the server."""
         if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
             await self.gateway.close()
             await self._runner.cleanup()
             self._runner = None
