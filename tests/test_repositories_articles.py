@@ -175,3 +175,20 @@ async def test_titles_and_stories_matching(db: Database) -> None:
     assert await repo.best_title_match("zzzz") is None
     stories = await repo.stories_matching("falcon", 10)
     assert [s.article_count for s in stories] == [2]
+
+
+async def test_after_bulk_write_refreshes_postgres_statistics(db: Database) -> None:
+    """A bulk ingest ANALYZEs on PostgreSQL (the planner must not take a freshly loaded items
+    table for empty); small ingests and SQLite do nothing."""
+    repo = ArticleRepository(db)
+    assert await repo.after_bulk_write(3) is False
+    ran = await repo.after_bulk_write(500)
+    assert ran is (db.dialect == "postgresql")
+    if ran:
+        (analyzed,) = await db.read(
+            lambda conn: conn.execute(
+                "SELECT count(*) FROM pg_stat_user_tables "
+                "WHERE relname = 'items' AND last_analyze IS NOT NULL"
+            ).fetchone()
+        )
+        assert analyzed == 1

@@ -170,6 +170,7 @@ class IngestService:
 
         if jobs:
             await self._parse_and_write(jobs, known, report, progress, done, len(files))
+            await self.articles.after_bulk_write(report.new + report.updated)
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d files, %d new, %d updated, %d unchanged, %d related links, %d rejected "

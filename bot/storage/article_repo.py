@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from bot.domain.models import ParsedArticle, SourceFile
 from bot.domain.views import CoverageItem
+from bot.storage import maintenance
 from bot.storage import queries as q
 from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
 from bot.storage.db import Database, StorageError, is_busy
@@ -78,6 +79,13 @@ class ArticleRepository:
         refused as a whole raises ``StorageBusy`` (locked: retry soon) or :class:`WriteRefused`
         (disk full, I/O), or the error a file caused outside its own savepoint."""
         return await self._db.run(_write, list(entries), now, self._db.display)
+
+    async def after_bulk_write(self, files: int) -> bool:
+        """Tell the database that one ingest wrote ``files`` files: from
+        ``maintenance.BULK_WRITE`` on, its planner statistics are refreshed (PostgreSQL)."""
+        if files < maintenance.BULK_WRITE:
+            return False
+        return await self._db.run(maintenance.refresh_statistics)
 
     # -- reads ----------------------------------------------------------------------------------
     async def by_id(self, item_id: int) -> CoverageItem | None:
