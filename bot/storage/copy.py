@@ -30,6 +30,7 @@ from typing import Any
 
 from bot.storage.db import StorageError, configure, target_of
 from bot.storage.dialect import Connection, Target, is_postgres
+from bot.storage.maintenance import refresh_statistics
 from bot.storage.migrations import SCHEMA_VERSION
 from bot.storage.schema import apply, current
 
@@ -211,7 +212,8 @@ def _copy_table(
 
 
 def _finish(dst: Connection) -> None:
-    """Rebuild what is derived: the FTS index (SQLite); identity sequences (PostgreSQL)."""
+    """Rebuild what is derived: the FTS index (SQLite); identity sequences and the planner
+    statistics (PostgreSQL)."""
     if not is_postgres(dst):
         dst.execute("INSERT INTO items_fts(items_fts) VALUES ('rebuild')")
         return
@@ -224,6 +226,7 @@ def _finish(dst: Connection) -> None:
             f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
             f"coalesce(max({column}), 1), max({column}) IS NOT NULL) FROM {table}"
         )
+    refresh_statistics(dst)
 
 
 def copy_database(
