@@ -156,3 +156,26 @@ async def test_purge_forgets_old_claims_but_keeps_the_leader_token(target: str) 
         await ra.heartbeat("A", T0, 30)
         assert await ra.purge(T0 + 1000) == 2  # the run claim and the membership
         assert await a.run(co.get, LEADER) is not None
+
+
+async def test_a_run_claimed_meanwhile_does_not_leave_the_claimer_short(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run read as free whose claim is then refused (another process claimed it between the
+    snapshot and the row lock) is replaced by the next claimable run, not given up."""
+    import bot.storage.coordination as coordination
+
+    real = coordination._acquire
+    refused: set[str] = set()
+
+    def acquire(conn, name, holder, now, ttl):
+        if name in refused:
+            return None  # as if another process had claimed it meanwhile
+        return real(conn, name, holder, now, ttl)
+
+    monkeypatch.setattr(coordination, "_acquire", acquire)
+    async with databases(target, 1) as (db,):
+        run_ids = await open_runs(db, 6)
+        refused = {coordination.run_claim(run_ids[0]), coordination.run_claim(run_ids[1])}
+        claimed = await Coordination(db).claim_runs("P", T0, 30, 3)
+        assert claimed == run_ids[2:5]

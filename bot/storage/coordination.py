@@ -157,20 +157,34 @@ def claim_run(conn: Any, run_id: int, holder: str, now: float, ttl: float) -> bo
 
 
 def claim_runs(conn: Any, holder: str, now: float, ttl: float, limit: int) -> list[int]:
-    """Claim up to ``limit`` open digest runs nobody holds (or whose claimer died), oldest first."""
+    """Claim up to ``limit`` open digest runs nobody holds (or whose claimer died), oldest first.
+
+    A run another process claimed between this statement's snapshot and its row lock is read as
+    free but its claim is refused: the query is then asked again without the runs lost (a new
+    statement sees the claims committed meanwhile), so a claimer never returns short while
+    claimable runs remain. Each round claims or rules out at least one run: it ends."""
     lock = " FOR UPDATE OF r SKIP LOCKED" if is_postgres(conn) else ""
+    claimed: list[int] = []
+    lost: list[int] = []
     with _transaction(conn):
-        rows = conn.execute(
-            "SELECT r.id FROM digest_runs r LEFT JOIN leases l ON l.name = ? || CAST(r.id AS TEXT) "
-            "WHERE r.status IN ('planned', 'sending') AND (l.name IS NULL OR l.expires_at <= ?) "
-            f"ORDER BY r.id LIMIT ?{lock}",
-            (RUN_PREFIX, now, limit),
-        ).fetchall()
-        return [
-            int(r[0])
-            for r in rows
-            if _acquire(conn, run_claim(int(r[0])), holder, now, ttl) is not None
-        ]
+        while len(claimed) < limit:
+            skip = f" AND r.id NOT IN ({','.join('?' * len(lost))})" if lost else ""
+            rows = conn.execute(
+                "SELECT r.id FROM digest_runs r LEFT JOIN leases l "
+                "ON l.name = ? || CAST(r.id AS TEXT) "
+                "WHERE r.status IN ('planned', 'sending') AND (l.name IS NULL OR l.expires_at <= ?)"
+                f"{skip} ORDER BY r.id LIMIT ?{lock}",
+                (RUN_PREFIX, now, *lost, limit - len(claimed)),
+            ).fetchall()
+            if not rows:
+                break
+            for row in rows:
+                run_id = int(row[0])
+                if _acquire(conn, run_claim(run_id), holder, now, ttl) is not None:
+                    claimed.append(run_id)
+                else:
+                    lost.append(run_id)
+    return claimed
 
 
 def claim_due_feeds(
