@@ -53,6 +53,7 @@ def imports(path: Path) -> set[str]:
         ("storage/digests.py", ("discord", "apscheduler", "bot.services", "bot.ui")),
         ("services/digest.py", ("discord", "aiohttp", "apscheduler", "bot.ui")),
         ("services/digest_delivery.py", ("discord", "aiohttp", "apscheduler", "bot.ui")),
+        ("services/digest_records.py", ("discord", "aiohttp", "apscheduler", "bot.ui")),
         ("services/digest_build.py", ("discord", "apscheduler", "bot.ui")),
         ("scheduler.py", ("discord", "bot.ui", "bot.storage")),
         ("ui/digest_render.py", ("apscheduler", "bot.storage")),

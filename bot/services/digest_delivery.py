@@ -35,7 +35,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.domain.digest import DigestRun, RunStatus, Subscription, SubscriptionState
+from bot.domain.digest import DigestRun, Subscription
 from bot.domain.digest_messages import MessagePlan, part_nonce, without_refused
 from bot.services.digest_outcomes import (
     ChannelGone,
@@ -46,9 +46,15 @@ from bot.services.digest_outcomes import (
     PostTransient,
     RunResult,
 )
-from bot.services.events import NO_EVENTS, Events, delivery_reason
+from bot.services.digest_records import (
+    NOTE_SEP,
+    PAUSE_AFTER_FAILING_DAYS,
+    RunRecords,
+    _notes,
+)
+from bot.services.events import NO_EVENTS, Events
 from bot.storage.db import Database
-from bot.storage.digest_ledger import DigestLedger, LedgerTx, LedgerUnavailable
+from bot.storage.digest_ledger import DigestLedger, LedgerUnavailable
 
 __all__ = [
     "CONCURRENCY",
@@ -68,13 +74,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PAUSE_AFTER_FAILING_DAYS = 3
 RETRY_DELAYS = (2.0, 5.0, 15.0)  # seconds between attempts after a transient failure
 LATER_DELAYS = (60.0, 300.0, 900.0, 1800.0, 3600.0)  # then between retries of the run, in grace
 MAX_REFUSALS = 12  # 400 replies handled per run (drops and splits) before the run fails
 DRAIN_SECONDS = 5.0  # shutdown waits this long at most for the part being posted
 CONCURRENCY = 50  # digests being posted at once
-NOTE_SEP = " | "
 
 Listener = Callable[[int, Subscription | None], None]
 Checkpoint = Callable[[str], None]
@@ -89,12 +93,7 @@ def _no_checkpoint(_step: str) -> None:
     return None
 
 
-def _notes(run: DigestRun) -> list[str]:
-    """The run's lasting notes (dropped stories), without a previous "retrying" note."""
-    return [n for n in (run.error or "").split(NOTE_SEP) if n and not n.startswith("retrying")]
-
-
-class Deliverer:
+class Deliverer(RunRecords):
     """Posts ledger runs through ``poster``; ``changed(sub_id, sub)`` hears of state changes.
 
     ``checkpoint(step)`` is called at each named step of a post ("posted:<i>" after part i was
@@ -358,110 +357,3 @@ class Deliverer:
                 exc,
             )
         return replace(run, messages=messages, story_ids=story_ids, error=note), gone
-
-    async def _sent(
-        self, sub: Subscription, run: DigestRun, started: float, dropped: tuple[int, ...]
-    ) -> RunResult:
-        note = NOTE_SEP.join(_notes(run)) or None
-        outcome = f"sent {len(run.story_ids)} stories in {len(run.messages)} messages"
-        if note:
-            outcome += f" ({note})"
-        now = self.clock()
-        # Success clears a failing state; a paused digest (posted with send-now) stays paused
-        # until edited.
-        paused = sub.state is SubscriptionState.PAUSED
-        state = SubscriptionState.PAUSED if paused else SubscriptionState.ACTIVE
-
-        def record(tx: LedgerTx) -> None:
-            with tx.transaction():
-                tx.mark_sent(run.id, note, now)
-                tx.record_outcome(
-                    sub.id,
-                    state=state,
-                    failure_streak=sub.failure_streak if paused else 0,
-                    last_failed_date=sub.last_failed_date if paused else None,
-                    last_error=sub.last_error if paused else None,
-                    last_run_at=now,
-                    last_outcome=outcome,
-                )
-
-        await asyncio.shield(self.ledger.unit(record))
-        if sub.state is SubscriptionState.FAILING:
-            self._changed(sub.id, replace(sub, state=state, failure_streak=0))
-        log.info(
-            "digest %d posted to guild %d channel %d: %d stories, %d messages in %.2fs",
-            sub.id,
-            sub.guild_id,
-            sub.channel_id,
-            len(run.story_ids),
-            len(run.messages),
-            _time.perf_counter() - started,
-        )
-        return RunResult(
-            sub.id,
-            str(RunStatus.SENT),
-            run.id,
-            len(run.story_ids),
-            len(run.sent_message_ids),
-            note,
-            dropped,
-        )
-
-    async def _failed(self, sub: Subscription, run: DigestRun, exc: Exception) -> RunResult:
-        now = self.clock()
-        reason = str(exc) or type(exc).__name__
-        sent = len(run.sent_message_ids)
-        state, streak, failed_date = sub.state, sub.failure_streak, sub.last_failed_date
-        if isinstance(exc, ChannelGone):
-            state = SubscriptionState.PAUSED
-        else:
-            # Every failed day counts: 3 in a row pause the digest.
-            if failed_date != run.local_date:
-                streak, failed_date = streak + 1, run.local_date
-            paused = streak >= PAUSE_AFTER_FAILING_DAYS
-            state = SubscriptionState.PAUSED if paused else SubscriptionState.FAILING
-        if state is SubscriptionState.PAUSED:
-            reason = f"paused: {reason}" + (
-                "" if isinstance(exc, ChannelGone) else f" ({streak} failing days in a row)"
-            )
-        notes = _notes(run)
-        error = NOTE_SEP.join([*notes, reason])
-        outcome = f"failed after {sent} of {len(run.messages)} messages: {reason}"
-
-        def record(tx: LedgerTx) -> None:
-            with tx.transaction():
-                tx.finish_run(run.id, RunStatus.FAILED, error, now)
-                tx.record_outcome(
-                    sub.id,
-                    state=state,
-                    failure_streak=streak,
-                    last_failed_date=failed_date,
-                    last_error=reason,
-                    last_run_at=now,
-                    last_outcome=outcome,
-                )
-
-        try:
-            await self.ledger.unit(record)
-        except LedgerUnavailable as err:
-            log.error(
-                "digest %d (guild %d, channel %d) failed (%s) and the failure could not be "
-                "recorded: %s",
-                sub.id,
-                sub.guild_id,
-                sub.channel_id,
-                reason,
-                err,
-            )
-        log.warning(
-            "digest %d %s in guild %d channel %d: %s",
-            sub.id,
-            state,
-            sub.guild_id,
-            sub.channel_id,
-            reason,
-        )
-        if state is not sub.state:
-            self._changed(sub.id, replace(sub, state=state, failure_streak=streak))
-        self.events.digest_finished("failed", delivery_reason(exc), None)
-        return RunResult(sub.id, str(RunStatus.FAILED), run.id, len(run.story_ids), sent, reason)
