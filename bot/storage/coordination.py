@@ -21,8 +21,7 @@ The same statements run on SQLite 3.40 and PostgreSQL 15 (``?`` placeholders, up
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from bot.domain.coordination import (
@@ -36,6 +35,7 @@ from bot.domain.coordination import (
 )
 from bot.storage.db import Database
 from bot.storage.dialect import is_postgres
+from bot.storage.dialect import transaction as _transaction
 
 _ACQUIRE = (
     "INSERT INTO leases(name, holder, expires_at, token, acquired_at) VALUES (?, ?, ?, 1, ?) "
@@ -48,17 +48,6 @@ _ACQUIRE = (
     "WHERE leases.holder = excluded.holder OR leases.expires_at <= ? "
     "RETURNING token"
 )
-
-
-@contextmanager
-def _transaction(conn: Any) -> Iterator[Any]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _acquire(conn: Any, name: str, holder: str, now: float, ttl: float) -> int | None:

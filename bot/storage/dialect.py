@@ -13,6 +13,8 @@ A *target* names a database: a SQLite path, ``:memory:``, ``sqlite:///abs/path``
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -160,3 +162,16 @@ def parse_target(target: str | Path) -> Target:
             "sqlite:///path or postgresql://..."
         )
     return Target("sqlite", text, text)
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """One write transaction on either dialect (``BEGIN IMMEDIATE`` is ``BEGIN`` on PostgreSQL):
+    committed when the block ends, rolled back when it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

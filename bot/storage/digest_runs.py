@@ -15,8 +15,8 @@ from datetime import date, datetime
 from bot.domain.digest_messages import MessagePlan, plan_from_json, plan_to_json
 from bot.domain.digest_plan import DigestRun, RunStatus
 from bot.domain.digest_selection import PUBLISH_LAG, Window
-from bot.storage.dialect import Connection
-from bot.storage.digest_sql import _dt, _ts, transaction
+from bot.storage.dialect import Connection, transaction
+from bot.storage.digest_sql import _dt, _ts
 
 _RUN_COLS = (
     "id, subscription_id, local_date, kind, channel_id, scheduled_for, window_start, window_end, "

@@ -6,8 +6,7 @@ Times are stored as INTEGER unix seconds (UTC) and returned as aware datetimes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -36,17 +35,6 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
             raise LedgerUnavailable(f"database error: {exc}") from exc
 
     return run
-
-
-@contextmanager
-def transaction(conn: Connection) -> Iterator[Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _ts(dt: datetime | None) -> int | None:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
 from bot.domain.digest_subscription import Subscription, SubscriptionState
-from bot.storage.dialect import Connection
-from bot.storage.digest_sql import _dt, _ts, transaction
+from bot.storage.dialect import Connection, transaction
+from bot.storage.digest_sql import _dt, _ts
 
 _SUB_COLS = (
     "id, guild_id, channel_id, name, local_time, timezone, topics, min_quality, max_stories, "

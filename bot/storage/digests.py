@@ -18,6 +18,7 @@ Storage code imports from here (``from bot.storage import digests as store``).
 
 from __future__ import annotations
 
+from bot.storage.dialect import transaction
 from bot.storage.digest_candidates import (
     SENT_MEMORY_DAYS,
     candidate_stories,
@@ -41,7 +42,7 @@ from bot.storage.digest_runs import (
     reserved_story_ids,
     scheduled_run,
 )
-from bot.storage.digest_sql import LedgerUnavailable, guarded, transaction
+from bot.storage.digest_sql import LedgerUnavailable, guarded
 from bot.storage.digest_subscriptions import (
     count_subscriptions,
     delete_subscription,
