@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from bot.domain.ranking import RankingSettings
 from bot.domain.stories import StorySettings
+from bot.storage.dialect import lock_stories
 from bot.storage.stories import StoryGrouper
 from bot.storage.story_aggregates import refresh_topic_counts
 
@@ -61,6 +62,7 @@ def rebuild_stories(
     """Regroup every item; returns counts. All or nothing: one ``BEGIN IMMEDIATE`` transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        lock_stories(conn)  # before the first read: no other process groups while we rebuild
         old = dict(
             conn.execute("SELECT id, story_id FROM items WHERE story_id IS NOT NULL").fetchall()
         )
