@@ -92,10 +92,10 @@ def test_config_keys_are_validated_naming_the_key() -> None:
         parse_config({"coordination": {"leader_ttl_seconds": 4, "heartbeat_seconds": 3}})
 
 
-async def test_a_worker_without_gateway_posts_a_due_digest_over_rest(tmp_path) -> None:
+async def test_a_worker_without_gateway_posts_a_due_digest_over_rest(tmp_path, db_target) -> None:
     async with DiscordDouble(token=TOKEN) as double:
         channel = double.world.guild.channel("news").id
-        db = str(tmp_path / "run.db")
+        db = db_target
         await make_due_digests(db, tmp_path / "articles", double.world.guild.id, [channel])
         env = run_env(double.api_base, double.gateway_url, write_config(tmp_path, tmp_path / "s"))
         env["NEWSBOT_DB"] = db
@@ -106,6 +106,7 @@ async def test_a_worker_without_gateway_posts_a_due_digest_over_rest(tmp_path) -
 
 
 async def test_chosen_shards_identify_with_their_ids(tmp_path) -> None:
+    """The database is incidental here (the gateway's IDENTIFY): default SQLite only."""
     async with DiscordDouble(token=TOKEN) as double:
         env = run_env(double.api_base, double.gateway_url, write_config(tmp_path, tmp_path / "s"))
         env["NEWSBOT_DB"] = str(tmp_path / "run.db")
