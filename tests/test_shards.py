@@ -118,7 +118,7 @@ async def test_chosen_shards_identify_with_their_ids(tmp_path) -> None:
 
 
 async def metrics_url(bot: BotProcess) -> str:
-    line = await bot.wait_for_line(r"health and metrics on http://", 30)
+    line = await bot.wait_for_line(r"health and metrics on http://", 60)
     found = re.search(r"(http://\S+:\d+)", line)
     assert found, line
     return found.group(1) + "/metrics"
@@ -185,7 +185,7 @@ async def test_each_shard_process_answers_the_interactions_of_its_guilds_only(
                 ]
 
             # (the counters are updated when a command's task ends, just after its answer)
-            for _ in range(200):
+            for _ in range(400):  # a bound of 20 s, not a measurement
                 if sum(a + b for a, b in await counts()) >= len(handles):
                     break
                 await asyncio.sleep(0.05)
