@@ -59,6 +59,7 @@ async def test_sqlite_to_postgresql_and_back(source: str, tmp_path: Path, pg_ser
 
 
 async def test_sqlite_to_sqlite_refusals_and_resume(source: str, tmp_path: Path) -> None:
+    """SQLite to SQLite on purpose: a file copy between two SQLite databases."""
     target = str(tmp_path / "copy.db")
     partial = copy_database(source, target, tables=TABLES[:6])  # as if interrupted after six
     assert [t.table for t in partial.tables] == list(TABLES[:6])
@@ -76,6 +77,7 @@ async def test_sqlite_to_sqlite_refusals_and_resume(source: str, tmp_path: Path)
 
 
 def test_a_source_at_another_schema_version_is_refused(tmp_path: Path) -> None:
+    """SQLite only: an old source is made with SQLite's PRAGMA user_version."""
     old = tmp_path / "old.db"
     conn = sqlite3.connect(old)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
@@ -86,6 +88,8 @@ def test_a_source_at_another_schema_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_command_prints_counts_and_refuses_with_one_line(source: str, tmp_path: Path):
+    """SQLite to SQLite: the command's output and refusal (the directions with PostgreSQL are
+    the round trip above)."""
     target = tmp_path / "cli.db"
     done = newsbot("db", "copy", source, str(target), "--json")
     assert done.returncode == 0, done.stderr

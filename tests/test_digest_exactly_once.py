@@ -23,6 +23,7 @@ from bot.services.digest import DigestService
 from bot.storage import digests as store
 from bot.ui.cogs.digest import DiscordPoster
 from tests.discord_double import DEFAULT_TOKEN, DiscordDouble
+from tests.support import targets
 from tests.support.digest_faults import ClockSleep, CrashAt, Killed
 from tests.test_digest_discord import DAY1, MESSAGES, digest_env, make_sub
 
@@ -204,7 +205,7 @@ async def test_a_token_revoked_while_running_exits_with_one_line(
     async with DiscordDouble() as double:
         (tmp_path / "src").mkdir()
         config = Config(
-            database=DatabaseConfig(str(tmp_path / "bot.db")),
+            database=DatabaseConfig(targets.target(tmp_path, "bot.db")),
             ingest=IngestConfig(sources=(str(tmp_path / "src"),), rescan_minutes=0, workers=1),
             discord=DiscordConfig(
                 token=DEFAULT_TOKEN, api_base=double.api_base, gateway_url=double.gateway_url

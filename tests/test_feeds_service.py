@@ -301,6 +301,7 @@ async def test_config_feeds_are_synced(tmp_path):
 
 
 def test_migration_keeps_existing_files_as_file_sources(tmp_path):
+    """SQLite only (a bare SQLite file at schema version 3, in both of the module's variants)."""
     conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     for number, script in enumerate(MIGRATIONS[:3], 1):
         conn.executescript(f"BEGIN;{script}PRAGMA user_version = {number};COMMIT;")

@@ -305,13 +305,13 @@ def test_titles_excerpts_and_provider_names_are_cleaned_at_parse_time() -> None:
 
 # -- Also: -v does not log the repr of every batch ---------------------------------------------
 async def test_debug_logging_of_an_ingest_stays_small(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, db_target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     src = tmp_path / "src"
     for i in range(60):
         write_article(src, f"{i:02d}.md", f"Headline number {i}", f"https://l.example/{i}")
     with caplog.at_level(logging.DEBUG):
-        await ingest_at(tmp_path / "db.sqlite", src)
+        await ingest_at(db_target, src)
     assert caplog.records
     for record in caplog.records:
         message = record.getMessage()
@@ -321,6 +321,8 @@ async def test_debug_logging_of_an_ingest_stays_small(
 
 # -- 10: reads never wait behind writes --------------------------------------------------------
 async def test_reads_do_not_wait_behind_a_long_write(tmp_path: Path) -> None:
+    """SQLite only: WAL readers beside a ``BEGIN IMMEDIATE`` writer (PostgreSQL's readers never
+    wait behind writers, by MVCC; its read connections are tested in test_pg_adapter)."""
     import asyncio
     import threading
 
@@ -353,13 +355,16 @@ async def test_reads_do_not_wait_behind_a_long_write(tmp_path: Path) -> None:
         assert count == 1
 
 
-async def test_reader_connections_refuse_writes(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "db.sqlite") as db:
-        with pytest.raises(sqlite3.OperationalError):
+async def test_reader_connections_refuse_writes(db_target: str) -> None:
+    import psycopg
+
+    async with open_database(db_target) as db:
+        with pytest.raises((sqlite3.OperationalError, psycopg.errors.ReadOnlySqlTransaction)):
             await db.read(lambda conn: conn.execute("INSERT INTO topics(key, name) VALUES (1, 1)"))
+        assert tuple(await db.fetchone("SELECT count(*) FROM topics")) == (0,)
 
 
-async def test_ingest_transactions_are_bounded(tmp_path: Path, monkeypatch) -> None:
+async def test_ingest_transactions_are_bounded(tmp_path: Path, db_target: str, monkeypatch) -> None:
     """Other writers (a /digest subscribe) wait at most one bounded ingest transaction."""
     from bot.services import ingest as ingest_mod
     from bot.storage import article_repo
@@ -375,7 +380,7 @@ async def test_ingest_transactions_are_bounded(tmp_path: Path, monkeypatch) -> N
     src = tmp_path / "src"
     for i in range(260):
         write_article(src, f"{i:03d}.md", f"Headline {i} {i * 7}", f"https://b.example/{i}")
-    async with open_database(tmp_path / "db.sqlite") as db, IngestService(db, workers=1) as ing:
+    async with open_database(db_target) as db, IngestService(db, workers=1) as ing:
         report = await ing.ingest([str(src)])
     assert report.new == 260
     assert max(sizes) <= ingest_mod.WRITE_BATCH < 260

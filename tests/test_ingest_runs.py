@@ -1,9 +1,9 @@
-"""Whole ingest runs: the seeds field by field, the CLI contract, a kill mid-way, the corpus."""
+"""Whole ingest runs: the seeds field by field, the CLI contract, a kill mid-way, the corpus; on
+both backends (``db_target``) but the corpus."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 from bot.ingest.loader import expand_paths
 from bot.ingest.parser import parse_article
 from tests.factories import SEEDS, SHARED_CORPUS, write_article
+from tests.support.backends import rows
 from tests.support.cli import newsbot
 from tests.support.storage import ingest
 
@@ -20,17 +21,16 @@ GUARDIAN = "https://www.theguardian.com/technology/2022/mar/24/ukraine-facial-re
 GIZMODO = "https://gizmodo.com/clearview-ai-s-dystopian-face-rec-tech-now-being-used-t-1848697923"
 
 
-async def test_seed_ingest_stores_exact_fields(tmp_path):
-    path = tmp_path / "n.db"
-    report = await ingest(path, SEEDS)
+async def test_seed_ingest_stores_exact_fields(db_target):
+    report = await ingest(db_target, SEEDS)
     assert (report.files, report.new, report.rejected) == (2, 2, [])
-    conn = sqlite3.connect(path)
-    row = conn.execute(
+    [row] = rows(
+        db_target,
         "SELECT i.title, i.excerpt, i.published_at, i.quality, i.heat, p.name, p.domain, "
         "i.image_url, i.type, i.category FROM items i JOIN providers p ON p.id = i.provider_id "
         "WHERE i.url = ?",
         (GUARDIAN,),
-    ).fetchone()
+    )
     assert row == (
         "Ukraine uses facial recognition software to identify Russian soldiers killed in combat",
         "The defense ministry began using technology from Clearview AI which scrapes images on "
@@ -47,33 +47,33 @@ async def test_seed_ingest_stores_exact_fields(tmp_path):
     )
     topics = [
         r[0]
-        for r in conn.execute(
+        for r in rows(
+            db_target,
             "SELECT t.name FROM item_topics it JOIN topics t ON t.id = it.topic_id "
             "JOIN items i ON i.id = it.item_id WHERE i.url = ? ORDER BY t.name",
             (GUARDIAN,),
         )
     ]
     assert topics == ["AI", "Computer Vision"]
-    n_links = {
-        url: n
-        for url, n in conn.execute(
-            "SELECT i.url, count(*) FROM links l JOIN items i ON i.id = l.src_id GROUP BY i.url"
+    n_links = dict(
+        rows(
+            db_target,
+            "SELECT i.url, count(*) FROM links l JOIN items i ON i.id = l.src_id GROUP BY i.url",
         )
-    }
+    )
     assert n_links[GUARDIAN] == 11
-    giz = conn.execute("SELECT quality, published_at FROM items WHERE url = ?", (GIZMODO,))
-    assert giz.fetchone() == (80, int(datetime(2022, 3, 24, 20, 25, tzinfo=UTC).timestamp()))
+    giz = rows(db_target, "SELECT quality, published_at FROM items WHERE url = ?", (GIZMODO,))
+    assert giz == [(80, int(datetime(2022, 3, 24, 20, 25, tzinfo=UTC).timestamp()))]
     # the no-break space inside a related url is percent-encoded, not rejected
-    bw = conn.execute("SELECT url FROM items WHERE url LIKE 'https://www.businesswire.com/%'")
-    assert all(" " not in u and "\xa0" not in u and "%" in u for (u,) in bw)
-    conn.close()
+    bw = rows(db_target, "SELECT url FROM items WHERE url LIKE 'https://www.businesswire.com/%'")
+    assert bw and all(" " not in u and "\xa0" not in u and "%" in u for (u,) in bw)
 
 
-def test_cli_ingest_json_summary_and_exit_codes(tmp_path):
+def test_cli_ingest_json_summary_and_exit_codes(tmp_path, db_target, another_db_target):
     src = tmp_path / "src"
     write_article(src, "a.md", "Alpha launches a rocket", "https://a.example/1")
-    db = tmp_path / "n.db"
-    ok = newsbot("--db", str(db), "ingest", "--json", str(src))
+    db = db_target
+    ok = newsbot("--db", db, "ingest", "--json", str(src))
     assert ok.returncode == 0, ok.stderr
     summary = json.loads(ok.stdout)
     assert {k: summary[k] for k in ("files", "new", "updated", "unchanged", "rejected")} == {
@@ -84,13 +84,14 @@ def test_cli_ingest_json_summary_and_exit_codes(tmp_path):
         "rejected": [],
     }
     (src / "b.md").write_text("no front matter here\n", encoding="utf-8")
-    bad = newsbot("--db", str(db), "ingest", str(src))
+    bad = newsbot("--db", db, "ingest", str(src))
     assert bad.returncode == 1
     assert f"{(src / 'b.md').resolve()}: " in bad.stderr and "front matter" in bad.stderr
-    stats = newsbot("--db", str(db), "stats", "--json")
+    stats = newsbot("--db", db, "stats", "--json")
     assert json.loads(stats.stdout)["articles"] == 1
-    env_db = newsbot("ingest", "--json", str(src), env={"NEWSBOT_DB": str(tmp_path / "e.db")})
-    assert env_db.returncode == 1 and (tmp_path / "e.db").exists()
+    env_db = newsbot("ingest", "--json", str(src), env={"NEWSBOT_DB": another_db_target})
+    assert env_db.returncode == 1  # b.md is still rejected; a.md went to the NEWSBOT_DB database
+    assert rows(another_db_target, "SELECT url FROM items") == [("https://a.example/1",)]
     usage = newsbot("ingest")
     assert usage.returncode == 2
     cfg = tmp_path / "bad.toml"
@@ -108,34 +109,33 @@ corpus = pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason="../shared/corpus
 
 @corpus
 async def test_whole_corpus_loads_and_counts_add_up(tmp_path):
+    """SQLite only, for CI time: the whole corpus into PostgreSQL takes about 200 s
+    (docs/scaling.md; bench/ingest.py --backend both loads it there and prints the rejections);
+    the same code paths run on PostgreSQL in the smaller tests of both backends."""
     files, missing = expand_paths([str(SHARED_CORPUS)])
     assert missing == []
     urls = {parse_article(Path(f).read_bytes()).article.url for f in files}  # noqa: ASYNC240
-    path = tmp_path / "corpus.db"
+    path = str(tmp_path / "corpus.db")
     report = await ingest(path, SHARED_CORPUS, workers=2)
     assert report.rejected == []
     assert report.files == len(files)
     assert report.new + report.updated + report.unchanged == len(files)
     assert report.new == len(urls)
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM items WHERE is_article = 1").fetchone()[0] == len(
-        urls
-    )
-    assert conn.execute("SELECT count(*) FROM files WHERE error IS NULL").fetchone()[0] == len(
-        files
-    )
-    assert conn.execute("SELECT count(*) FROM items WHERE removed = 1").fetchone()[0] == 1
-    orphans = conn.execute(
-        "SELECT count(*) FROM items WHERE is_article = 1 AND removed = 0 AND story_id IS NULL"
-    ).fetchone()[0]
-    assert orphans == 0
-    conn.close()
+
+    def count(sql: str) -> int:
+        return rows(path, sql)[0][0]
+
+    assert count("SELECT count(*) FROM items WHERE is_article = 1") == len(urls)
+    assert count("SELECT count(*) FROM files WHERE error IS NULL") == len(files)
+    assert count("SELECT count(*) FROM items WHERE removed = 1") == 1
+    orphans = "SELECT count(*) FROM items WHERE is_article = 1 AND removed = 0 AND story_id IS NULL"
+    assert count(orphans) == 0
     again = await ingest(path, SHARED_CORPUS, workers=2)
     assert (again.new, again.updated, again.unchanged, again.rejected) == (0, 0, len(files), [])
 
 
-def test_every_query_command_works_from_the_cli_with_json(tmp_path):
-    db = str(tmp_path / "n.db")
+def test_every_query_command_works_from_the_cli_with_json(db_target):
+    db = db_target
     assert newsbot("--db", db, "ingest", "seeds").returncode == 0
     preview = newsbot("--db", db, "preview", env={"COLUMNS": "200"})  # wide: urls shown too
     assert preview.returncode == 0, preview.stderr

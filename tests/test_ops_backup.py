@@ -1,6 +1,9 @@
 """Database care: an online backup while a write transaction is open, restore (checked first,
 refused while a bot holds the run lock), ``newsbot db check``, the pre-migration backup copy,
-and a failing migration on an existing database leaving it as it was."""
+and a failing migration on an existing database leaving it as it was. SQLite only: backup,
+restore, ``db check``, the run lock and the pre-migration copy are features of the SQLite file
+(PostgreSQL is backed up with its own tools, docs/scaling.md; its failing migration is in
+test_pg_schema)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """The health and metrics server of a real bot connected to the Discord double: /livez, /readyz
 (healthy, database gone, gateway down, scheduler stalled), /metrics (names, types, what the
-commands and the ingest reported), and the [http] configuration."""
+commands and the ingest reported), and the [http] configuration. The healthy, database-gone and
+metrics tests run on both backends (``on_each_backend``); the gateway and scheduler checks do not
+touch the database, so those stay on the default SQLite."""
 
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ async def wait_status(url: str, status: int) -> dict:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.usefixtures("on_each_backend")
 async def test_healthy_bot_is_alive_and_ready(tmp_path):
     async with bot_with_http(tmp_path) as (_double, _bot, url):
         code, body = await get_json(f"{url}/livez")
@@ -56,6 +59,7 @@ async def test_healthy_bot_is_alive_and_ready(tmp_path):
         assert all(check["ok"] for check in body["checks"].values())
 
 
+@pytest.mark.usefixtures("on_each_backend")
 async def test_database_gone_makes_readyz_503_naming_it(tmp_path):
     async with bot_with_http(tmp_path) as (_double, bot, url):
         await wait_status(f"{url}/readyz", 200)
@@ -107,6 +111,7 @@ async def test_scheduler_stalled_makes_readyz_503_naming_it(tmp_path):
         assert "last ticked" in body["checks"]["scheduler"]["detail"]
 
 
+@pytest.mark.usefixtures("on_each_backend")
 async def test_metrics_names_types_and_reported_values(tmp_path):
     async with bot_with_http(tmp_path) as (double, _bot, url):
         handle = await double.slash("topics")

@@ -1,7 +1,9 @@
 """SIGTERM / SIGINT end a real ``newsbot run`` process within 10 s in every state: with the
 gateway gone (reconnect attempts hanging on a server that never answers), during an ingest, and
 during a digest post held up by a long rate limit. The 10 s is a bound on waiting, not a timing
-measurement: the test fails only if the process is still running after it."""
+measurement: the test fails only if the process is still running after it. The ingest and the
+digest post run on both backends (``db_target``); in the back-off and hung-close tests the
+database is incidental (nothing is written), so they stay on the default SQLite."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from bot.services.ingest import IngestService
 from bot.storage.db import open_database
 from tests.discord_double import DiscordDouble
 from tests.factories import write_article
+from tests.support.backends import rows
 from tests.support.ops import TOKEN, BotProcess, run_env
 from tests.support.ui_harness import write_corpus
 
@@ -26,10 +29,12 @@ pytestmark = pytest.mark.timeout(90)
 STOP_BOUND = 10.0
 
 
-def write_config(tmp_path: Path, src: Path, extra: str = "") -> Path:
+def write_config(tmp_path: Path, src: Path, extra: str = "", db: str | None = None) -> Path:
+    """``db``: a SQLite path (``[database] path``) or a PostgreSQL url (``[database] url``)."""
     path = tmp_path / "config.toml"
+    key = "url" if db and db.startswith("postgresql://") else "path"
     path.write_text(
-        f'[database]\npath = "{tmp_path / "run.db"}"\n'
+        f'[database]\n{key} = "{db or tmp_path / "run.db"}"\n'
         f'[ingest]\nsources = ["{src}"]\nrescan_minutes = 0\nworkers = 1\n{extra}',
         encoding="utf-8",
     )
@@ -69,7 +74,7 @@ async def test_stops_within_10s_in_the_reconnect_back_off(tmp_path, sig):
     assert "gateway connection did not end by itself" in text
 
 
-async def test_stops_within_10s_during_an_ingest(tmp_path):
+async def test_stops_within_10s_during_an_ingest(tmp_path, db_target):
     src = tmp_path / "src"
     write_corpus(src)
     for i in range(3000):  # an ingest that takes a while (parsed in worker processes)
@@ -77,18 +82,23 @@ async def test_stops_within_10s_during_an_ingest(tmp_path):
             src / "bulk", f"{i:04d}.md", f"Bulk headline {i} zebra{i}", f"https://b.example/{i}"
         )
     async with DiscordDouble(token=TOKEN) as double:
-        env = run_env(double.api_base, double.gateway_url, write_config(tmp_path, src))
+        config = write_config(tmp_path, src, db=db_target)
+        env = run_env(double.api_base, double.gateway_url, config)
         async with BotProcess(tmp_path, env) as bot:
             await double.wait_ready(timeout=30)
             assert not any("bot.services.ingest: ingest:" in line for line in bot.lines)
             text = await stop_and_check(bot)
     assert "bot.services.ingest: ingest:" not in text  # it was stopped mid-ingest
-    conn = sqlite3.connect(tmp_path / "run.db")
-    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    conn.close()
+    if not db_target.startswith("postgresql://"):
+        conn = sqlite3.connect(db_target)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        conn.close()
+    # what was committed is whole: every stored file's article has its story
+    orphans = "SELECT count(*) FROM items WHERE is_article = 1 AND removed = 0 AND story_id IS NULL"
+    assert rows(db_target, orphans) == [(0,)]
 
 
-async def make_due_digest(db_path: Path, src: Path, channel_id: int, guild_id: int) -> None:
+async def make_due_digest(db_path: str, src: Path, channel_id: int, guild_id: int) -> None:
     """The corpus ingested and a digest that was due 5 minutes ago (caught up at start)."""
     now = datetime.now(UTC)
     async with open_database(db_path) as db:
@@ -101,13 +111,13 @@ async def make_due_digest(db_path: Path, src: Path, channel_id: int, guild_id: i
         )
 
 
-async def test_stops_within_10s_during_a_digest_post(tmp_path):
+async def test_stops_within_10s_during_a_digest_post(tmp_path, db_target):
     src = tmp_path / "src"
     write_corpus(src)
     async with DiscordDouble(token=TOKEN) as double:
         guild = double.world.guild
         channel = guild.channel("news")
-        await make_due_digest(tmp_path / "run.db", src, channel.id, guild.id)
+        await make_due_digest(db_target, src, channel.id, guild.id)
         # every channel post is answered with a 60 s rate limit: the post waits it out
         double.fail(
             "POST",
@@ -116,19 +126,15 @@ async def test_stops_within_10s_during_a_digest_post(tmp_path):
             {"message": "You are being rate limited.", "retry_after": 60, "global": False},
             times=None,
         )
-        env = run_env(double.api_base, double.gateway_url, write_config(tmp_path, src))
+        config = write_config(tmp_path, src, db=db_target)
+        env = run_env(double.api_base, double.gateway_url, config)
         async with BotProcess(tmp_path, env) as bot:
             await double.wait_ready(timeout=30)
             await double.wait_for("POST", rf"/channels/{channel.id}/messages", timeout=30)
             text = await stop_and_check(bot)
     assert "Traceback" not in text
-    conn = sqlite3.connect(tmp_path / "run.db")
     # the run stays open in the ledger (resumed at the next start, within grace)
-    assert conn.execute("SELECT status FROM digest_runs").fetchall() in (
-        [("planned",)],
-        [("sending",)],
-    )
-    conn.close()
+    assert rows(db_target, "SELECT status FROM digest_runs") in ([("planned",)], [("sending",)])
 
 
 # a close step that never returns (a hung thread, a wedged library): the hard bound still holds

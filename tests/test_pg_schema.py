@@ -230,7 +230,7 @@ async def test_lock_timeout_is_busy_and_the_transaction_is_not_left_open(pg_serv
 
 
 async def test_sqlite_lock_is_busy(tmp_path):
-    # the same mapping on SQLite: a second writer holding the write lock
+    """SQLite only: the same mapping for a second writer holding SQLite's write lock."""
     path = str(tmp_path / "n.db")
     async with open_database(path, readers=0) as db:
         other = sqlite3.connect(path, isolation_level=None)

@@ -18,6 +18,8 @@ from tests.support.storage import content, ingest
 # -- migrations (SQLite: PRAGMA user_version, WAL, the file; PostgreSQL's are in
 # tests/test_pg_schema.py) -----------------------------------------------------------------------
 async def test_fresh_database_is_migrated_and_reopening_is_a_no_op(tmp_path):
+    """SQLite only: the file's PRAGMAs (user_version, WAL, foreign keys); PostgreSQL's
+    migrations are tested in test_pg_schema."""
     path = tmp_path / "n.db"
     async with open_database(path) as db:
         (version,) = await db.fetchone("PRAGMA user_version")
@@ -32,6 +34,7 @@ async def test_fresh_database_is_migrated_and_reopening_is_a_no_op(tmp_path):
 
 
 async def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    """SQLite only: PRAGMA user_version (PostgreSQL: test_pg_schema's newer database)."""
     path = tmp_path / "n.db"
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
@@ -42,6 +45,7 @@ async def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
 
 
 async def test_failed_migration_rolls_back(tmp_path, monkeypatch):
+    """SQLite only: a bogus SQLite step (PostgreSQL: test_pg_schema's failing migration)."""
     # all pending migrations run in one transaction: a new database stays empty (see
     # tests/test_ops_backup.py for an existing database, its data and its backup copy)
     monkeypatch.setattr(dbmod, "MIGRATIONS", (*dbmod.MIGRATIONS, "CREATE TABLE x(a); BOGUS SQL;"))
@@ -59,6 +63,7 @@ async def test_failed_migration_rolls_back(tmp_path, monkeypatch):
 
 
 async def test_missing_folder_and_garbage_file_are_clear_errors(tmp_path):
+    """SQLite only: a database file's folder and content."""
     with pytest.raises(StorageError, match="does not exist"):
         async with open_database(tmp_path / "nope" / "n.db"):
             pass

@@ -207,13 +207,13 @@ def _posted(poster: FakePoster) -> list[int]:
 
 @pytest.mark.parametrize("rebuild", [False, True])
 async def test_next_days_digest_does_not_repost_the_seed_story(
-    tmp_path: Path, rebuild: bool
+    tmp_path: Path, db_target: str, rebuild: bool
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for p in sorted(SEEDS.iterdir()):
         shutil.copy(p, src / p.name)
-    db_path = tmp_path / "n.db"
+    db_path = db_target
     await ingest(db_path, src, at=(DAY1 - timedelta(hours=2)).timestamp())
     seed_story = query(db_path, "SELECT story_id FROM items i JOIN files f ON f.item_id = i.id")
     assert len({r[0] for r in seed_story}) == 1  # the two seeds are one story

@@ -1,5 +1,7 @@
 """The bot's life: background ingest and rescans, clean shutdown, `newsbot run` as a real process
-(SIGTERM / SIGINT -> exit 0), `newsbot sync-commands`, and the missing or bad token."""
+(SIGTERM / SIGINT -> exit 0), `newsbot sync-commands`, and the missing or bad token. The tests
+that use the database run on both backends (``on_each_backend``); in the token and login tests
+the database is incidental (they fail before any query), so they stay on the default SQLite."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token.SECRET-1234567890"
 
 
+@pytest.mark.usefixtures("on_each_backend")
 async def test_rescan_picks_up_a_new_file_while_connected(tmp_path):
     async with running_bot(tmp_path, rescan_minutes=0.005) as env:  # every 0.3 s
         handle = await env.double.slash("search", {"query": "quokka"})
@@ -78,6 +81,7 @@ async def test_rescan_never_dies_on_an_error(caplog):
     assert len(infos) >= 2
 
 
+@pytest.mark.usefixtures("on_each_backend")
 async def test_close_stops_the_rescan_and_the_composition_root_closes_the_database(tmp_path):
     src = tmp_path / "src"
     write_corpus(src)
@@ -101,9 +105,10 @@ async def test_close_stops_the_rescan_and_the_composition_root_closes_the_databa
         with pytest.raises(ValueError):
             await db.fetchone("SELECT 1")  # the database is closed
     # nothing half-written: the database is consistent and a new ingest completes it
-    conn = sqlite3.connect(config.database.path)
-    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    conn.close()
+    if not config.database.path.startswith("postgresql://"):
+        conn = sqlite3.connect(config.database.path)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        conn.close()
     async with open_bot(config, serving=False) as bot:
         report = await bot.services.ingest.ingest(config.ingest.sources)
         assert not report.rejected
@@ -111,10 +116,12 @@ async def test_close_stops_the_rescan_and_the_composition_root_closes_the_databa
         assert found.items
 
 
-def write_config(tmp_path: Path, src: Path) -> Path:
+def write_config(tmp_path: Path, src: Path, db: str | None = None) -> Path:
+    """``db``: a SQLite path (``[database] path``) or a PostgreSQL url (``[database] url``)."""
     path = tmp_path / "config.toml"
+    key = "url" if db and db.startswith("postgresql://") else "path"
     path.write_text(
-        f'[database]\npath = "{tmp_path / "run.db"}"\n'
+        f'[database]\n{key} = "{db or tmp_path / "run.db"}"\n'
         f'[ingest]\nsources = ["{src}"]\nrescan_minutes = 0\nworkers = 1\n',
         encoding="utf-8",
     )
@@ -134,7 +141,7 @@ def run_env(double: DiscordDouble, config: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-async def test_newsbot_run_process_answers_then_exits_0_on_a_signal(tmp_path, sig):
+async def test_newsbot_run_process_answers_then_exits_0_on_a_signal(tmp_path, sig, db_target):
     src = tmp_path / "src"
     write_corpus(src)
     async with DiscordDouble(token=TOKEN) as double:
@@ -144,7 +151,7 @@ async def test_newsbot_run_process_answers_then_exits_0_on_a_signal(tmp_path, si
             "bot",
             "run",
             cwd=tmp_path,
-            env=run_env(double, write_config(tmp_path, src)),
+            env=run_env(double, write_config(tmp_path, src, db_target)),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -1,4 +1,5 @@
-"""An upgrade that changes how stories are grouped regroups the old stories by itself, once."""
+"""An upgrade that changes how stories are grouped regroups the old stories by itself, once.
+A new database has nothing to regroup, on both backends."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def _pending(conn: sqlite3.Connection) -> list[str]:
 
 
 async def test_first_ingest_after_the_upgrade_regroups_old_stories_once(tmp_path):
+    """SQLite only: the old database is built with the SQLite steps on a bare sqlite3
+    connection (the PostgreSQL steps' upgrade path: test_pg_schema's step-by-step migration)."""
     path = str(tmp_path / "old.db")
     _old_database(path)
     async with open_database(path) as db:
@@ -66,6 +69,6 @@ async def test_first_ingest_after_the_upgrade_regroups_old_stories_once(tmp_path
             await service.close()
 
 
-async def test_a_new_database_has_nothing_to_regroup(tmp_path):
-    async with open_database(str(tmp_path / "new.db")) as db:
+async def test_a_new_database_has_nothing_to_regroup(db_target):
+    async with open_database(db_target) as db:
         assert await db.run(_pending) == []

@@ -15,6 +15,8 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from .gateway import shard_id
+
 if TYPE_CHECKING:
     from .server import DiscordDouble
 
@@ -52,7 +54,8 @@ async def running_client(
 ) -> AsyncIterator[ClientT]:
     """Run ``client.start(token)`` against the double for the body of the ``async with``.
 
-    Waits until every guild of the world is in the client's cache (GUILD_CREATE processed), or
+    Waits until every guild of the world that the client's shards serve is in the client's cache
+    (GUILD_CREATE processed), or
     with ``wait_until_ready=True`` until ``on_ready`` (which discord.py delays by the client's
     ``guild_ready_timeout``, 2 s by default). On exit closes the client, awaits its task and
     re-raises an error the client task died with.
@@ -81,13 +84,12 @@ async def _wait_connected(
     timeout: float,
     wait_until_ready: bool,
 ) -> None:
-    guild_ids = [g.id for g in double.world.guilds]
-
     async def connected() -> None:
         if wait_until_ready:
             await client.wait_until_ready()
             return
         await double.wait_ready(timeout)
+        guild_ids = [g.id for g in double.world.guilds if _serves(client, g.id)]
         # The frames are sent; the client parses them within a few loop iterations.
         while not all(_guild_loaded(client, g) for g in guild_ids):  # noqa: ASYNC110
             await asyncio.sleep(0.001)
@@ -105,6 +107,17 @@ async def _wait_connected(
     if waiter not in done or waiter.cancelled():
         raise TimeoutError(f"discord client not connected to the double within {timeout}s")
     waiter.result()
+
+
+def _serves(client: discord.Client, guild_id: int) -> bool:
+    """Whether one of the client's shards serves ``guild_id`` (an unsharded client: all)."""
+    count = client.shard_count
+    if not count:
+        return True
+    ids = getattr(client, "shard_ids", None)  # AutoShardedClient
+    if ids is None:
+        ids = [client.shard_id] if client.shard_id is not None else range(count)
+    return shard_id(guild_id, count) in ids
 
 
 def _guild_loaded(client: discord.Client, guild_id: int) -> bool:

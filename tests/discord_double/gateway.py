@@ -1,5 +1,9 @@
 """The gateway websocket: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, RESUME, dispatches.
 
+Sharding as Discord does it: a session that identified with ``shard: [id, count]`` gets the
+guilds with ``(guild_id >> 22) % count == id`` only (READY, GUILD_CREATE, and every dispatch
+about one guild, e.g. INTERACTION_CREATE); an unsharded session gets every guild.
+
 Frames are plain JSON text frames. discord.py asks for ``compress=zlib-stream`` in the query string
 but only decompresses binary frames, so text frames are accepted as they are.
 """
@@ -40,6 +44,11 @@ def _dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
+def shard_id(guild_id: int, shard_count: int) -> int:
+    """The shard that serves ``guild_id`` (Discord's formula)."""
+    return (guild_id >> 22) % shard_count
+
+
 class GatewaySession:
     """One identified session; it outlives a connection so that RESUME can replay missed events."""
 
@@ -51,6 +60,13 @@ class GatewaySession:
         self.sent: deque[tuple[int, str]] = deque(maxlen=_REPLAY_LIMIT)
         self.ready = False
         self._lock = asyncio.Lock()
+
+    def serves(self, guild_id: int) -> bool:
+        """Whether this session's shard serves ``guild_id`` (an unsharded one serves all)."""
+        if not self.shard:
+            return True
+        shard, count = self.shard
+        return shard_id(guild_id, count) == shard
 
     async def dispatch(self, event: str, data: Any) -> None:
         async with self._lock:
@@ -171,14 +187,16 @@ class Gateway:
         session = GatewaySession(secrets.token_hex(16), data.get("shard"))
         session.ws = ws
         self.sessions[session.id] = session
+        guilds = [g for g in self.world.guilds if session.serves(g.id)]
         ready = ready_payload(
             self.world,
             session_id=session.id,
             resume_gateway_url=self._gateway_url(),
             shard=session.shard,
+            guilds=guilds,
         )
         await session.dispatch("READY", ready)
-        for guild in self.world.guilds:
+        for guild in guilds:
             await session.dispatch("GUILD_CREATE", guild_create_payload(guild))
         session.ready = True
         self.ready_count += 1

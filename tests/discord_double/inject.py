@@ -181,7 +181,7 @@ class InteractionInjector:
             message=message,
         )
         handle = self._d.interactions.register(payload, int(message["id"]) if message else None)
-        await self._d.dispatch("INTERACTION_CREATE", payload)
+        await self._d.dispatch("INTERACTION_CREATE", payload, guild_id=guild.id)
         return handle
 
     def _latest_with(self, custom_id: str) -> dict[str, Any] | None:

@@ -221,12 +221,19 @@ def guild_create_payload(guild: Guild) -> dict[str, Any]:
 
 
 def ready_payload(
-    world: World, *, session_id: str, resume_gateway_url: str, shard: list[int] | None = None
+    world: World,
+    *,
+    session_id: str,
+    resume_gateway_url: str,
+    shard: list[int] | None = None,
+    guilds: list[Guild] | None = None,
 ) -> dict[str, Any]:
+    """READY for one session; ``guilds``: those of its shard (default: every guild)."""
+    served = world.guilds if guilds is None else guilds
     payload: dict[str, Any] = {
         "v": 10,
         "user": client_user_payload(world.bot),
-        "guilds": [{"id": str(g.id), "unavailable": True} for g in world.guilds],
+        "guilds": [{"id": str(g.id), "unavailable": True} for g in served],
         "session_id": session_id,
         "session_type": "normal",
         "resume_gateway_url": resume_gateway_url,

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .gateway import OP_INVALID_SESSION, OP_RECONNECT, Gateway
+from .gateway import OP_INVALID_SESSION, OP_RECONNECT, Gateway, GatewaySession
 from .inject import InteractionInjector
 from .interactions import InteractionApi, InteractionHandle
 from .limits import GlobalLimiter
@@ -158,15 +158,26 @@ class DiscordDouble:
             lambda: "no client completed IDENTIFY (is discord.py pointed at the double?)",
         )
 
-    async def dispatch(self, event: str, data: Any, *, timeout: float = 5.0) -> int:
+    async def dispatch(
+        self, event: str, data: Any, *, guild_id: int | None = None, timeout: float = 5.0
+    ) -> int:
         """Send a dispatch (``op 0``) to every connected, identified session (waiting up to
-        ``timeout`` for one, e.g. while a client resumes); returns how many got it."""
-        if not self.gateway.connected_ready_sessions():
-            await self.wait_ready(timeout)
-        sessions = self.gateway.connected_ready_sessions()
+        ``timeout`` for one, e.g. while a client resumes); returns how many got it. With
+        ``guild_id``, only to the sessions whose shard serves that guild, as Discord does."""
+        if not self._serving(guild_id):
+            await self._waiters.wait(
+                lambda: True if self._serving(guild_id) else None,
+                timeout,
+                lambda: f"no connected session serves guild {guild_id}",
+            )
+        sessions = self._serving(guild_id)
         for session in sessions:
             await session.dispatch(event, data)
         return len(sessions)
+
+    def _serving(self, guild_id: int | None) -> list[GatewaySession]:
+        sessions = self.gateway.connected_ready_sessions()
+        return [s for s in sessions if guild_id is None or s.serves(guild_id)]
 
     async def reconnect_clients(self) -> int:
         """Send op 7 RECONNECT; discord.py reconnects to resume_gateway_url and RESUMEs."""
