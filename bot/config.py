@@ -18,13 +18,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bot.config_values import (
+    BOUNDS,
+    CHOICES,
+    LOG_LEVELS,
+    ConfigError,
+    check_listen,
+    coerce,
+    split_listen,
+)
 from bot.domain.coordination import parse_shards
 
 DEFAULT_CONFIG_FILE = "config.toml"
-
-
-class ConfigError(Exception):
-    """A bad configuration; the message names the file and key and is safe to print."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,60 +171,6 @@ _SECTIONS: dict[str, type] = {
     "coordination": CoordinationConfig,
     "logging": LoggingConfig,
 }
-# (section, key) -> the allowed values of a string
-_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("logging", "format"): ("text", "json")}
-
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-# (section, key) -> (minimum, maximum) for numbers
-_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
-    ("ingest", "rescan_minutes"): (0, 7 * 24 * 60),
-    ("ingest", "max_file_bytes"): (1, 1 << 31),
-    ("ingest", "workers"): (0, 64),
-    ("discord", "dev_guild_id"): (0, 1 << 64),
-    ("discord", "shard_count"): (0, 1 << 16),
-    ("coordination", "leader_ttl_seconds"): (1, 600),
-    ("coordination", "heartbeat_seconds"): (0.1, 120),
-    ("coordination", "claim_ttl_seconds"): (1, 3600),
-    ("coordination", "send_rate"): (0.1, 50),
-    ("digest", "grace_hours"): (0, 24 * 7),
-    ("digest", "max_subscriptions_per_guild"): (1, 1000),
-    ("digest", "default_max_stories"): (1, 25),
-    ("feeds", "every_minutes"): (1, 7 * 24 * 60),
-    ("feeds", "max_bytes"): (1024, 1 << 30),
-    ("feeds", "timeout_seconds"): (1, 600),
-    ("feeds", "concurrency"): (1, 1000),
-    ("feeds", "per_host"): (1, 100),
-    ("feeds", "max_entries"): (1, 10_000),
-    ("feeds", "check_seconds"): (0.05, 3600),
-}
-
-
-def _coerce(where: str, key: str, value: Any, default: Any, bounds: tuple[float, float] | None):
-    def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{where} {key}: expected {expected}, got {value!r}")
-
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if isinstance(default, int | float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad("a number")
-        if isinstance(default, int) and not isinstance(value, int):
-            raise bad("a whole number")
-        if bounds and not bounds[0] <= value <= bounds[1]:
-            raise bad(f"a number from {bounds[0]:g} to {bounds[1]:g}")
-        return type(default)(value)
-    if isinstance(default, tuple):
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise bad("a list of non-empty strings")
-        return tuple(value)
-    if not isinstance(value, str):
-        raise bad("a string")
-    return value
 
 
 def _section(name: str, cls: type, raw: Any, file: str) -> Any:
@@ -235,13 +186,13 @@ def _section(name: str, cls: type, raw: Any, file: str) -> Any:
         if cls is FeedsConfig and key == "sources":
             values[key] = _feed_sources(file, value)
             continue
-        values[key] = _coerce(where, key, value, getattr(defaults, key), _BOUNDS.get((name, key)))
-        choices = _CHOICES.get((name, key))
+        values[key] = coerce(where, key, value, getattr(defaults, key), BOUNDS.get((name, key)))
+        choices = CHOICES.get((name, key))
         if choices and values[key] not in choices:
             raise ConfigError(f"{where} {key}: expected one of {', '.join(choices)}, got {value!r}")
     section = replace(defaults, **values)
     if isinstance(section, HttpConfig):
-        _check_http(section, where)
+        check_listen(section.listen, section.public, where)
     if isinstance(section, CoordinationConfig) and (
         section.heartbeat_seconds * 2 > section.leader_ttl_seconds
     ):
@@ -255,40 +206,6 @@ def _section(name: str, cls: type, raw: Any, file: str) -> Any:
         except ValueError as exc:
             raise ConfigError(f"{where} shard_ids: {exc}") from None
     return section
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` (``"[::1]:8787"`` for IPv6) -> (host, port); ValueError when malformed."""
-    host, sep, port_text = listen.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError('expected HOST:PORT, e.g. "127.0.0.1:8787"')
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port_text)
-
-
-def _check_http(cfg: HttpConfig, where: str) -> None:
-    import ipaddress
-
-    if not cfg.listen:
-        return
-    try:
-        host, _ = split_listen(cfg.listen)
-    except ValueError as exc:
-        raise ConfigError(f"{where} listen: {exc}, got {cfg.listen!r}") from None
-    if host == "localhost":
-        return
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ConfigError(
-            f"{where} listen: expected an IP address (or localhost), got {host!r}"
-        ) from None
-    if not address.is_loopback and not cfg.public:
-        raise ConfigError(
-            f"{where} listen: {host} is not a loopback address; health and metrics would be "
-            "reachable from other machines. Set [http] public = true to allow it"
-        )
 
 
 def _feed_sources(file: str, raw: Any) -> tuple[FeedSourceConfig, ...]:
@@ -312,10 +229,10 @@ def _feed_sources(file: str, raw: Any) -> tuple[FeedSourceConfig, ...]:
         name = table.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ConfigError(f"{where} name: expected a non-empty string, got {name!r}")
-        topics = _coerce(where, "topics", table.get("topics", []), (), None)
+        topics = coerce(where, "topics", table.get("topics", []), (), None)
         every = table.get("every_minutes")
         if every is not None:
-            every = _coerce(where, "every_minutes", every, 0.0, _BOUNDS[("feeds", "every_minutes")])
+            every = coerce(where, "every_minutes", every, 0.0, BOUNDS[("feeds", "every_minutes")])
         out.append(FeedSourceConfig(url.strip(), name, topics, every))
     return tuple(out)
 
@@ -330,9 +247,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
             if key == "database":
                 sections[key] = _database(sections[key], f"{source}: [database]", value)
         elif key == "log_level":
-            if not isinstance(value, str) or value.upper() not in _LOG_LEVELS:
+            if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
                 raise ConfigError(
-                    f"{source}: log_level: expected one of {', '.join(_LOG_LEVELS)}, got {value!r}"
+                    f"{source}: log_level: expected one of {', '.join(LOG_LEVELS)}, got {value!r}"
                 )
             log_level = value.upper()
         else:
@@ -363,7 +280,9 @@ def apply_env(config: Config, env: Mapping[str, str]) -> Config:
     if env.get("NEWSBOT_HTTP_LISTEN"):  # containers: set where the health checks reach it
         public = env.get("NEWSBOT_HTTP_PUBLIC", "").strip().lower() in ("1", "true", "yes")
         http = replace(http, listen=env["NEWSBOT_HTTP_LISTEN"].strip(), public=public)
-        _check_http(http, "environment: NEWSBOT_HTTP_LISTEN (with NEWSBOT_HTTP_PUBLIC):")
+        check_listen(
+            http.listen, http.public, "environment: NEWSBOT_HTTP_LISTEN (with NEWSBOT_HTTP_PUBLIC):"
+        )
     return replace(config, discord=discord_cfg, database=database, http=http)
 
 
