@@ -43,6 +43,7 @@ from bot.domain.text import tokenize
 __all__ = [
     "DEFAULT_SETTINGS",
     "Centroid",
+    "ItemTokens",
     "LeadCandidate",
     "StoryEngine",
     "StorySettings",
@@ -51,6 +52,7 @@ __all__ = [
     "cosine",
     "idf",
     "item_terms",
+    "item_tokens",
     "item_vector",
     "span_ok",
 ]
@@ -113,16 +115,37 @@ class StorySettings:
 DEFAULT_SETTINGS = StorySettings()
 
 
+# An item's distinct title tokens, excerpt tokens and title slots, each in order of appearance:
+# everything of its text the grouping uses, free of settings (the parser processes compute it
+# beside the parse, so the database writer receives it ready; ``bot.ingest.wire``).
+ItemTokens = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
+def item_tokens(title: str, excerpt: str | None) -> ItemTokens:
+    """The tokens ``item_terms`` weighs: distinct title tokens, excerpt tokens, slot terms."""
+    return (
+        tuple(dict.fromkeys(tokenize(title))),
+        tuple(dict.fromkeys(tokenize(excerpt))),
+        tuple(slot_terms(title)),
+    )
+
+
+def terms_of(tokens: ItemTokens, settings: StorySettings = DEFAULT_SETTINGS) -> dict[str, float]:
+    """``item_terms`` from an item's ``item_tokens`` (the same dict, in the same order)."""
+    title, excerpt, slots = tokens
+    terms = dict.fromkeys(excerpt, settings.excerpt_weight)
+    terms.update(dict.fromkeys(title, 1.0))
+    for slot in slots:  # "mh370", "fy20": already a title token, kept at 1
+        terms.setdefault(slot, settings.slot_weight)
+    return terms
+
+
 def item_terms(
     title: str, excerpt: str | None, settings: StorySettings = DEFAULT_SETTINGS
 ) -> dict[str, float]:
     """Term -> raw weight of an item: 1 for a title token, ``slot_weight`` for a numbered slot
     of the title ("episod8", ``bot.domain.story_slots``), ``excerpt_weight`` for the rest."""
-    terms = dict.fromkeys(tokenize(excerpt), settings.excerpt_weight)
-    terms.update(dict.fromkeys(tokenize(title), 1.0))
-    for slot in slot_terms(title):  # "mh370", "fy20": already a title token, kept at 1
-        terms.setdefault(slot, settings.slot_weight)
-    return terms
+    return terms_of(item_tokens(title, excerpt), settings)
 
 
 def idf(stories: int, df: int) -> float:
@@ -268,19 +291,28 @@ class StoryEngine:
         # cosine of two centroids by (story, size, story, size): a centroid only changes when
         # its size does, so a pair compared again (many related lists) costs a lookup
         self._cosines: dict[tuple[int, int, int, int], float] = {}
+        # tokens computed elsewhere (the parser processes), by (title, excerpt): a cache of
+        # ``item_tokens``, so an item's terms are the same whether found here or computed
+        self.prepared: dict[tuple[str, str | None], ItemTokens] = {}
 
     def vector(self, title: str, excerpt: str | None) -> Vector:
         return self._vector_dfs(title, excerpt)[0]
 
-    def _vector_dfs(self, title: str, excerpt: str | None) -> tuple[Vector, dict[str, int]]:
-        """An item's vector and the story frequencies of its terms (read once, used twice)."""
-        terms = item_terms(title, excerpt, self.settings)
+    def _vector_dfs(
+        self, title: str, excerpt: str | None
+    ) -> tuple[Vector, dict[str, int], tuple[str, ...]]:
+        """An item's vector, the story frequencies of its terms (read once, used twice) and
+        its title's slot terms."""
+        tokens = self.prepared.get((title, excerpt))
+        if tokens is None:
+            tokens = item_tokens(title, excerpt)
+        terms = terms_of(tokens, self.settings)
         items, item_dfs = self.store.item_dfs(terms)
         dfs = self.store.dfs(terms)
         vec = item_vector(
             terms, self.store.stories(), dfs, items, item_dfs, self.settings.item_idf_margin
         )
-        return vec, dfs
+        return vec, dfs, tokens[2]
 
     def add(
         self,
@@ -295,9 +327,8 @@ class StoryEngine:
         if current is not None:
             return current
         s = self.settings
-        vec, dfs = self._vector_dfs(title, excerpt)
+        vec, dfs, slots = self._vector_dfs(title, excerpt)
         scored = self._scored(vec, at, dfs)
-        slots = slot_terms(title)
         story = None
         cold = self._cold()
         for score, cand in scored:

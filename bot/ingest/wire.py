@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.domain.models import Article, Image, ParsedArticle, Provider, RelatedItem
+from bot.domain.stories import DEFAULT_SETTINGS, item_tokens
 from bot.ingest.loader import FileResult, parse_batch
 
 Packed = tuple
@@ -24,6 +25,21 @@ def _ts(dt: datetime | None) -> float | None:
 
 def _provider(p: Provider | None) -> tuple | None:
     return None if p is None else (p.name, p.domain)
+
+
+def grouping_tokens(article: Article) -> tuple[tuple, tuple[tuple | None, ...]]:
+    """The story grouping's tokens of an article and of the ``related`` entries it may group
+    (those within the grouping window of the article's date, or undated), computed here in the
+    parser process so that the database writer does not tokenise (``StoryEngine.prepared``)."""
+    window = DEFAULT_SETTINGS.window.total_seconds()
+    at = article.published_at.timestamp()
+    related = tuple(
+        item_tokens(r.title, r.excerpt)
+        if r.published_at is None or abs(r.published_at.timestamp() - at) <= window
+        else None
+        for r in article.related
+    )
+    return item_tokens(article.title, article.excerpt), related
 
 
 def pack(result: FileResult) -> Packed:
@@ -59,6 +75,7 @@ def pack(result: FileResult) -> Packed:
             a.removed,
             a.body,
             parsed.warnings,
+            None if a.removed else grouping_tokens(a),
         )
     return (
         result.path,
@@ -97,7 +114,7 @@ class Unpacker:
             parsed = None
             if body is not None:
                 (url, title, published, excerpt, quality, heat, provider, category, kind,
-                 topics, images, related, removed, text, warnings) = body  # fmt: skip
+                 topics, images, related, removed, text, warnings, tokens) = body  # fmt: skip
                 article = Article(
                     url=url,
                     title=title,
@@ -126,6 +143,6 @@ class Unpacker:
                     removed=removed,
                     body=text,
                 )
-                parsed = ParsedArticle(article, warnings)
+                parsed = ParsedArticle(article, warnings, tokens)
             out.append(FileResult(path, size, mtime_ns, digest, parsed, error, unchanged))
         return out

@@ -30,7 +30,14 @@ from datetime import UTC, datetime
 
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
-from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector, cosine
+from bot.domain.stories import (
+    Centroid,
+    ItemTokens,
+    StoryEngine,
+    StorySettings,
+    Vector,
+    cosine,
+)
 from bot.storage.dialect import lock_stories
 from bot.storage.story_aggregates import refresh_stories
 
@@ -318,35 +325,67 @@ class StoryGrouper:
         self.engine = StoryEngine(self.store, self.settings)
         self.dirty = self.store.touched
 
-    def add_article(self, item_id: int, article: Article, related_ids: Mapping[str, int]) -> int:
-        """Group an article and the entries of its related list; the article's story."""
+    def add_article(
+        self,
+        item_id: int,
+        article: Article,
+        related_ids: Mapping[str, int],
+        tokens: tuple[ItemTokens, Sequence[ItemTokens | None]] | None = None,
+    ) -> int:
+        """Group an article and the entries of its related list; the article's story.
+        ``tokens``: the grouping tokens the parser computed (``ParsedArticle.tokens``)."""
         related = list(dict.fromkeys(related_ids[r.url] for r in article.related))
-        return self.add_item_group(item_id, [r for r in related if r != item_id])
+        prepared = self.engine.prepared
+        if tokens is not None:
+            prepared[(article.title, article.excerpt)] = tokens[0]
+            for entry, found in zip(article.related, tokens[1], strict=False):
+                if found is not None:
+                    prepared[(entry.title, entry.excerpt)] = found
+        try:
+            return self.add_item_group(item_id, [r for r in related if r != item_id])
+        finally:
+            prepared.clear()
 
     def add_item_group(self, item_id: int, related: Sequence[int]) -> int:
         """Group an item and then the items it lists as related, in that order."""
+        conn = self.conn
+        marks = _marks(len(related) + 1)
         rows = {
-            r[0]: r[1:]
-            for r in self.conn.execute(
-                "SELECT id, story_id, title, excerpt, published_at FROM items "
-                f"WHERE id IN ({_marks(len(related) + 1)})",
+            r[0]: (r[1], r[2])
+            for r in conn.execute(
+                f"SELECT id, story_id, published_at FROM items WHERE id IN ({marks})",
                 (item_id, *related),
             )
         }
-        _, title, excerpt, published = rows[item_id]
+        held, published = rows[item_id]
+        reach = self.settings.window.total_seconds()
+        # only the entries this call may group (no story yet, within the window) are read in full
+        near = [
+            rid
+            for rid in related
+            if rows[rid][1] is None or published is None or abs(rows[rid][1] - published) <= reach
+        ]
+        group = [rid for rid in near if rows[rid][0] is None]
+        wanted = group if held is not None else [item_id, *group]
+        texts = {}
+        if wanted:
+            texts = {
+                r[0]: (r[1], r[2])
+                for r in conn.execute(
+                    f"SELECT id, title, excerpt FROM items WHERE id IN ({_marks(len(wanted))})",
+                    wanted,
+                )
+            }
         at = _dt(published)
         linked = {rows[r][0] for r in related if rows[r][0] is not None}
+        title, excerpt = texts.get(item_id, ("", None))
         story = self.engine.add(item_id, title, excerpt, at, linked)
-        window = self.settings.window
-        for rid in related:
-            _, r_title, r_excerpt, r_published = rows[rid]
-            r_at = _dt(r_published)
-            if r_at is not None and at is not None and abs(r_at - at) > window:
-                continue
+        for rid in near:
             story = self.store.story_of(item_id) or story
             other = self.store.story_of(rid)
             if other is None:
-                self.engine.add(rid, r_title, r_excerpt, r_at, {story})
+                r_title, r_excerpt = texts[rid]
+                self.engine.add(rid, r_title, r_excerpt, _dt(rows[rid][1]), {story})
             elif other != story:
                 self.engine.try_merge(story, other, linked=True)
         self.dirty.add(self.store.story_of(item_id) or story)
