@@ -67,9 +67,6 @@ class ParsedArticle:
 
     article: Article
     warnings: tuple[str, ...] = field(default=())
-    # the grouping's tokens (``bot.domain.stories.item_tokens``) of the article and of each
-    # ``related`` entry (None: not computed), when the parser processes computed them
-    tokens: tuple[tuple, tuple[tuple | None, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

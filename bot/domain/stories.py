@@ -201,9 +201,6 @@ class StoryEngine:
         # cosine of two centroids by (story, size, story, size): a centroid only changes when
         # its size does, so a pair compared again (many related lists) costs a lookup
         self._cosines: dict[tuple[int, int, int, int], float] = {}
-        # tokens computed elsewhere (the parser processes), by (title, excerpt): a cache of
-        # ``item_tokens``, so an item's terms are the same whether found here or computed
-        self.prepared: dict[tuple[str, str | None], ItemTokens] = {}
 
     def vector(self, title: str, excerpt: str | None, at: datetime | None = None) -> Vector:
         return self._vector_dfs(title, excerpt, at)[0]
@@ -213,9 +210,7 @@ class StoryEngine:
     ) -> tuple[Vector, dict[str, int], tuple[str, ...], int]:
         """An item's vector, the story frequencies of its terms (read once, used twice), its
         title's slot terms, and N: all counted over the item's window (``idf_window``)."""
-        tokens = self.prepared.get((title, excerpt))
-        if tokens is None:
-            tokens = item_tokens(title, excerpt)
+        tokens = item_tokens(title, excerpt)
         terms = terms_of(tokens, self.settings)
         window = idf_window(at, self.settings)
         items, item_dfs = self.store.item_dfs(terms, window)

@@ -123,8 +123,7 @@ def in_window(bucket: int, window: Buckets) -> bool:
 
 
 # An item's distinct title tokens, excerpt tokens and title slots, each in order of appearance:
-# everything of its text the grouping uses, free of settings (the parser processes compute it
-# beside the parse, so the database writer receives it ready; ``bot.ingest.wire``).
+# everything of its text the grouping uses, free of settings.
 ItemTokens = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 

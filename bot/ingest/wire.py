@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.domain.models import Article, Image, ParsedArticle, Provider, RelatedItem
-from bot.domain.stories import DEFAULT_SETTINGS, item_tokens
 from bot.ingest.loader import FileResult, parse_batch
 
 Packed = tuple
@@ -25,21 +24,6 @@ def _ts(dt: datetime | None) -> float | None:
 
 def _provider(p: Provider | None) -> tuple | None:
     return None if p is None else (p.name, p.domain)
-
-
-def grouping_tokens(article: Article) -> tuple[tuple, tuple[tuple | None, ...]]:
-    """The story grouping's tokens of an article and of the ``related`` entries it may group
-    (those within the grouping window of the article's date, or undated), computed here in the
-    parser process so that the database writer does not tokenise (``StoryEngine.prepared``)."""
-    window = DEFAULT_SETTINGS.window.total_seconds()
-    at = article.published_at.timestamp()
-    related = tuple(
-        item_tokens(r.title, r.excerpt)
-        if r.published_at is None or abs(r.published_at.timestamp() - at) <= window
-        else None
-        for r in article.related
-    )
-    return item_tokens(article.title, article.excerpt), related
 
 
 def pack(result: FileResult) -> Packed:
@@ -75,7 +59,6 @@ def pack(result: FileResult) -> Packed:
             a.removed,
             a.body,
             parsed.warnings,
-            None if a.removed else grouping_tokens(a),
         )
     return (
         result.path,
@@ -114,7 +97,7 @@ class Unpacker:
             parsed = None
             if body is not None:
                 (url, title, published, excerpt, quality, heat, provider, category, kind,
-                 topics, images, related, removed, text, warnings, tokens) = body  # fmt: skip
+                 topics, images, related, removed, text, warnings) = body  # fmt: skip
                 article = Article(
                     url=url,
                     title=title,
@@ -143,6 +126,6 @@ class Unpacker:
                     removed=removed,
                     body=text,
                 )
-                parsed = ParsedArticle(article, warnings, tokens)
+                parsed = ParsedArticle(article, warnings)
             out.append(FileResult(path, size, mtime_ns, digest, parsed, error, unchanged))
         return out

@@ -252,7 +252,7 @@ def _write_one(
     if article.removed:
         grouper.refresh_removed([item_id])
     else:
-        grouper.add_article(item_id, article, related_ids, parsed.tokens)
+        grouper.add_article(item_id, article, related_ids)
     return result, len(link_rows)
 
 

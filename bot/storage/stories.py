@@ -34,7 +34,6 @@ from bot.domain.ranking import RankingSettings
 from bot.domain.stories import (
     Buckets,
     Centroid,
-    ItemTokens,
     StoryEngine,
     StorySettings,
     Vector,
@@ -302,26 +301,10 @@ class StoryGrouper:
         self.engine = StoryEngine(self.store, self.settings)
         self.dirty = self.store.touched
 
-    def add_article(
-        self,
-        item_id: int,
-        article: Article,
-        related_ids: Mapping[str, int],
-        tokens: tuple[ItemTokens, Sequence[ItemTokens | None]] | None = None,
-    ) -> int:
-        """Group an article and the entries of its related list; the article's story.
-        ``tokens``: the grouping tokens the parser computed (``ParsedArticle.tokens``)."""
+    def add_article(self, item_id: int, article: Article, related_ids: Mapping[str, int]) -> int:
+        """Group an article and the entries of its related list; the article's story."""
         related = list(dict.fromkeys(related_ids[r.url] for r in article.related))
-        prepared = self.engine.prepared
-        if tokens is not None:
-            prepared[(article.title, article.excerpt)] = tokens[0]
-            for entry, found in zip(article.related, tokens[1], strict=False):
-                if found is not None:
-                    prepared[(entry.title, entry.excerpt)] = found
-        try:
-            return self.add_item_group(item_id, [r for r in related if r != item_id])
-        finally:
-            prepared.clear()
+        return self.add_item_group(item_id, [r for r in related if r != item_id])
 
     def add_item_group(self, item_id: int, related: Sequence[int]) -> int:
         """Group an item and then the items it lists as related, in that order."""
