@@ -16,8 +16,10 @@ from bot.domain.stories import (
     cosine,
     idf,
     item_terms,
+    item_tokens,
     item_vector,
     span_ok,
+    terms_of,
 )
 from bot.domain.story_memory import Doc, InMemoryStore, group
 from bot.domain.text import index_text, token_set, tokenize
@@ -108,7 +110,19 @@ def test_title_words_weigh_more_than_excerpt_words() -> None:
     assert terms["nevada"] == StorySettings().excerpt_weight < 1.0
 
 
+def test_terms_from_tokens_are_item_terms_in_the_same_order() -> None:
+    for title, excerpt in [
+        ("Vikings Season 3, Episode 9 recap", "Ragnar returns; episode 10 next week"),
+        ("Search for MH370 widens", None),
+        ("", ""),
+    ]:
+        tokens = item_tokens(title, excerpt)
+        assert list(terms_of(tokens).items()) == list(item_terms(title, excerpt).items())
+    assert item_tokens("Season 1, Episode 8", None)[2] == ("season1", "episod8")
+
+
 def test_idf_is_positive_and_falls_with_story_frequency() -> None:
+    assert idf(3, 5) > 0.0  # a window's sums may disagree at its edge: still positive
     assert idf(100, 0) > idf(100, 5) > idf(100, 100) > 0.0
     vec = item_vector({"rare": 1.0, "common": 1.0}, 100, {"common": 80})
     assert vec["rare"] > vec["common"] > 0.0

@@ -9,11 +9,13 @@ most, and the two stories stay apart unless their centroids agree.
 
 Vectors. An item's terms are its title tokens (weight 1) and its excerpt-only tokens
 (``excerpt_weight``), each multiplied by the term's *inverse story frequency*
-``idf(t) = ln((N + 2) / (df(t) + 1))``, where ``N`` is the number of stories held and ``df(t)`` the
-number of stories containing ``t``, and normalised to length 1. Counting stories rather than items
-keeps a story's own keyword strong however many outlets repeat it ("titanfall" in 165 headlines is
-still one story), while words found across many events ("update", "season", "azure" in an Azure
-feed) weigh little: the weights are learned from what the database holds, per deployment.
+``idf(t) = ln((N + 2) / (df(t) + 1))``, where ``N`` is the number of stories and ``df(t)`` the
+number of stories containing ``t``, both counted over a window of weeks around the item's date
+(``StorySettings.idf_window``, kept incrementally in weekly buckets), and normalised to length 1.
+Counting stories rather than items keeps a story's own keyword strong however many outlets repeat
+it ("titanfall" in 165 headlines is still one story), while words found across many events
+("update", "season", "azure" in an Azure feed) weigh little: the weights are learned from what the
+database holds, per deployment. Settings, terms and weights: ``bot.domain.story_terms``.
 
 A story's *centroid* is the sum of its members' vectors, each frozen with the weights of the moment
 it joined, so a story is updated in O(terms of the item) and its state never depends on when it is
@@ -37,12 +39,32 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.domain.story_slots import main_slots, slot_conflict, slot_terms
-from bot.domain.text import tokenize
+from bot.domain.story_slots import main_slots, slot_conflict
+from bot.domain.story_terms import (
+    DEFAULT_SETTINGS,
+    IDF_BUCKET,
+    UNDATED,
+    Buckets,
+    ItemTokens,
+    StorySettings,
+    Vector,
+    idf,
+    idf_bucket,
+    idf_window,
+    in_window,
+    item_terms,
+    item_tokens,
+    item_vector,
+    terms_of,
+)
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "IDF_BUCKET",
+    "UNDATED",
+    "Buckets",
     "Centroid",
+    "ItemTokens",
     "LeadCandidate",
     "StoryEngine",
     "StorySettings",
@@ -50,109 +72,15 @@ __all__ = [
     "choose_lead",
     "cosine",
     "idf",
+    "idf_bucket",
+    "idf_window",
+    "in_window",
     "item_terms",
+    "item_tokens",
     "item_vector",
     "span_ok",
+    "terms_of",
 ]
-
-Vector = dict[str, float]
-
-
-@dataclass(frozen=True, slots=True)
-class StorySettings:
-    """How items are grouped into stories; the same for every deployment.
-
-    - ``window``: an item may only join a story whose date span comes within this of its own
-      published date (coverage of one event comes within a day or two).
-    - ``max_span``: no story grows to cover more than this between its earliest and latest
-      published dates (``span_ok``); ``None`` disables the guard.
-    - ``join_threshold``: least cosine between an item and a story's centroid for it to join.
-    - ``merge_threshold``: least cosine between two centroids for the stories to merge;
-      ``established_merge_threshold`` when both already hold ``established_size`` items or more
-      (two grown stories are distinct events unless they agree clearly).
-    - ``linked_join_threshold`` / ``linked_merge_threshold``: the same bars when one item lists the
-      other in its ``related`` list (a link is evidence, never a merge on its own; two grown
-      stories need the established bar even when linked: a link is about two items).
-    - ``merge_candidates``: after a join, how many of the next most similar stories are tried
-      for a merge.
-    - ``excerpt_weight``: weight of a token found only in the excerpt (title tokens weigh 1).
-    - ``item_idf_margin``: a term's weight is at most its inverse *item* frequency plus this
-      (in nats). Story frequency alone reinforces itself: once one story has absorbed every item
-      of a feed that says "Azure", "azure" is in one story and looks rare; a word that a large
-      share of all items use is never distinctive, however the grouping packed it.
-    - ``cold_start``: while the database holds few stories the weights say little, so every bar
-      is multiplied by ``1 + cold_start / N`` (N stories held: x2 for the first, x1.01 at 100).
-    - ``slot_weight``: raw weight of a numbered slot term ("episod8"; it repeats its word);
-      ``slot_share``: a story's main number of a slot carries this share of the slot's weight,
-      and a different number is evidence against (``bot.domain.story_slots.slot_conflict``).
-    - ``search_terms``, ``postings_per_term``, ``common_share``, ``common_after``: bounds of the
-      candidate search (see the module docstring); ``common_share`` applies once the database
-      holds ``common_after`` stories.
-    """
-
-    window: timedelta = timedelta(days=3)
-    max_span: timedelta | None = timedelta(days=7)
-    join_threshold: float = 0.175
-    merge_threshold: float = 0.175
-    established_merge_threshold: float = 0.275
-    established_size: int = 5
-    linked_join_threshold: float = 0.1
-    linked_merge_threshold: float = 0.15
-    merge_candidates: int = 3
-    excerpt_weight: float = 0.5
-    search_terms: int = 8
-    postings_per_term: int = 64
-    common_share: float = 0.05
-    common_after: int = 200
-    cold_start: float = 1.0
-    item_idf_margin: float = 1.0
-    slot_share: float = 0.5
-    slot_weight: float = 0.5
-
-
-DEFAULT_SETTINGS = StorySettings()
-
-
-def item_terms(
-    title: str, excerpt: str | None, settings: StorySettings = DEFAULT_SETTINGS
-) -> dict[str, float]:
-    """Term -> raw weight of an item: 1 for a title token, ``slot_weight`` for a numbered slot
-    of the title ("episod8", ``bot.domain.story_slots``), ``excerpt_weight`` for the rest."""
-    terms = dict.fromkeys(tokenize(excerpt), settings.excerpt_weight)
-    terms.update(dict.fromkeys(tokenize(title), 1.0))
-    for slot in slot_terms(title):  # "mh370", "fy20": already a title token, kept at 1
-        terms.setdefault(slot, settings.slot_weight)
-    return terms
-
-
-def idf(stories: int, df: int) -> float:
-    """Inverse story frequency: ``ln((N + 2) / (df + 1))``; positive whenever ``df <= N``."""
-    return math.log((stories + 2) / (df + 1))
-
-
-def item_vector(
-    terms: dict[str, float],
-    stories: int,
-    dfs: dict[str, int],
-    items: int | None = None,
-    item_dfs: dict[str, int] | None = None,
-    margin: float = 1.0,
-) -> Vector:
-    """Unit vector of an item: raw term weight x term weight, normalised (empty when ``terms``
-    is). The term weight is the inverse story frequency, capped at the inverse *item* frequency
-    plus ``margin`` when item counts are given (see ``StorySettings.item_idf_margin``)."""
-
-    def weight(t: str) -> float:
-        w = idf(stories, dfs.get(t, 0))
-        if items is not None and item_dfs is not None:
-            w = min(w, idf(items, item_dfs.get(t, 0)) + margin)
-        return w
-
-    vec = {t: w * weight(t) for t, w in terms.items()}
-    norm = math.sqrt(sum(v * v for v in vec.values()))
-    if norm == 0.0:
-        return {}
-    return {t: v / norm for t, v in vec.items()}
 
 
 @dataclass(slots=True)
@@ -210,16 +138,20 @@ def _meets_window(c: Centroid, at: datetime | None, window: timedelta) -> bool:
 class StoryStore(Protocol):
     """What the engine needs from where stories live (memory, SQLite)."""
 
-    def stories(self) -> int:
-        """How many stories are held (N of the idf)."""
+    def stories(self, window: Buckets = None) -> int:
+        """How many stories are held (N of the idf), counted over ``window`` (None: all):
+        each story counts in the bucket (``idf_bucket``) of the item that started it, less the
+        merges, counted in the bucket of the absorbed story's earliest date."""
         ...
 
-    def dfs(self, terms: Iterable[str]) -> dict[str, int]:
-        """Story frequency of each term (missing: 0)."""
+    def dfs(self, terms: Iterable[str], window: Buckets = None) -> dict[str, int]:
+        """Story frequency of each term over ``window`` (missing: 0): a story counts for a term
+        in the bucket of the item that brought the term to it, less the merges, as above."""
         ...
 
-    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
-        """How many items are grouped, and the item frequency of each term (missing: 0)."""
+    def item_dfs(self, terms: Iterable[str], window: Buckets = None) -> tuple[int, dict[str, int]]:
+        """How many items are grouped, and the item frequency of each term (missing: 0), over
+        ``window``: each item counts in its own bucket."""
         ...
 
     def postings(
@@ -251,7 +183,8 @@ class StoryStore(Protocol):
         ...
 
     def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
-        """Put ``item`` into ``story`` and add ``vec`` to its centroid (dfs and N follow)."""
+        """Put ``item`` into ``story`` and add ``vec`` to its centroid (dfs and N follow, in
+        the bucket of ``at``)."""
         ...
 
     def merge(self, keep: int, gone: int) -> None:
@@ -269,18 +202,22 @@ class StoryEngine:
         # its size does, so a pair compared again (many related lists) costs a lookup
         self._cosines: dict[tuple[int, int, int, int], float] = {}
 
-    def vector(self, title: str, excerpt: str | None) -> Vector:
-        return self._vector_dfs(title, excerpt)[0]
+    def vector(self, title: str, excerpt: str | None, at: datetime | None = None) -> Vector:
+        return self._vector_dfs(title, excerpt, at)[0]
 
-    def _vector_dfs(self, title: str, excerpt: str | None) -> tuple[Vector, dict[str, int]]:
-        """An item's vector and the story frequencies of its terms (read once, used twice)."""
-        terms = item_terms(title, excerpt, self.settings)
-        items, item_dfs = self.store.item_dfs(terms)
-        dfs = self.store.dfs(terms)
-        vec = item_vector(
-            terms, self.store.stories(), dfs, items, item_dfs, self.settings.item_idf_margin
-        )
-        return vec, dfs
+    def _vector_dfs(
+        self, title: str, excerpt: str | None, at: datetime | None
+    ) -> tuple[Vector, dict[str, int], tuple[str, ...], int]:
+        """An item's vector, the story frequencies of its terms (read once, used twice), its
+        title's slot terms, and N: all counted over the item's window (``idf_window``)."""
+        tokens = item_tokens(title, excerpt)
+        terms = terms_of(tokens, self.settings)
+        window = idf_window(at, self.settings)
+        items, item_dfs = self.store.item_dfs(terms, window)
+        dfs = self.store.dfs(terms, window)
+        n = self.store.stories(window)
+        vec = item_vector(terms, n, dfs, items, item_dfs, self.settings.item_idf_margin)
+        return vec, dfs, tokens[2], n
 
     def add(
         self,
@@ -295,9 +232,8 @@ class StoryEngine:
         if current is not None:
             return current
         s = self.settings
-        vec, dfs = self._vector_dfs(title, excerpt)
-        scored = self._scored(vec, at, dfs)
-        slots = slot_terms(title)
+        vec, dfs, slots, n = self._vector_dfs(title, excerpt, at)
+        scored = self._scored(vec, at, dfs, n)
         story = None
         cold = self._cold()
         for score, cand in scored:
@@ -362,14 +298,13 @@ class StoryEngine:
         return span_ok(c.first, c.last, at, at, self.settings)
 
     def _scored(
-        self, vec: Vector, at: datetime | None, dfs: dict[str, int]
+        self, vec: Vector, at: datetime | None, dfs: dict[str, int], n: int
     ) -> list[tuple[float, int]]:
         """Candidate stories by descending cosine with ``vec`` (ties: higher id first);
-        ``dfs``: the story frequencies of ``vec``'s terms, as read for ``vec``."""
+        ``dfs`` and ``n``: the story frequencies of ``vec``'s terms and N, as read for ``vec``."""
         s = self.settings
         store = self.store
-        n = store.stories()
-        if not vec or n == 0:
+        if not vec or store.stories() == 0:
             return []
         common = s.common_share * n if n >= s.common_after else math.inf
         # only terms some story holds can find a candidate; the rarest of them first

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.domain.stories import (
     DEFAULT_SETTINGS,
+    Buckets,
     Centroid,
     StoryEngine,
     StorySettings,
@@ -19,7 +20,19 @@ from bot.domain.stories import (
     _hi,
     _lo,
     cosine,
+    idf_bucket,
+    in_window,
 )
+
+
+def _bump(counts: dict[str, dict[int, int]], term: str, bucket: int, by: int) -> None:
+    per = counts.setdefault(term, {})
+    per[bucket] = per.get(bucket, 0) + by
+
+
+def _sum(per: dict[int, int], window: Buckets) -> int:
+    return sum(n for b, n in per.items() if in_window(b, window))
+
 
 __all__ = ["Doc", "InMemoryStore", "group"]
 
@@ -31,20 +44,26 @@ class InMemoryStore:
         self._centroids: dict[int, Centroid] = {}
         self._members: dict[int, list[int]] = {}
         self._item_story: dict[int, int] = {}
-        self._df: dict[str, int] = {}
-        self._item_df: dict[str, int] = {}
-        self._items = 0
+        # frequencies per bucket (``idf_bucket``): term -> bucket -> count, bucket -> count
+        self._df: dict[str, dict[int, int]] = {}
+        self._item_df: dict[str, dict[int, int]] = {}
+        self._held: dict[int, int] = {}
+        self._items: dict[int, int] = {}
         self._postings: dict[str, set[int]] = {}
         self._next = 0
 
-    def stories(self) -> int:
-        return len(self._centroids)
+    def stories(self, window: Buckets = None) -> int:
+        if window is None:
+            return len(self._centroids)
+        return max(_sum(self._held, window), 0)
 
-    def dfs(self, terms: Iterable[str]) -> dict[str, int]:
-        return {t: self._df[t] for t in terms if t in self._df}
+    def dfs(self, terms: Iterable[str], window: Buckets = None) -> dict[str, int]:
+        found = {t: _sum(self._df[t], window) for t in terms if t in self._df}
+        return {t: n for t, n in found.items() if n > 0}
 
-    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
-        return self._items, {t: self._item_df[t] for t in terms if t in self._item_df}
+    def item_dfs(self, terms: Iterable[str], window: Buckets = None) -> tuple[int, dict[str, int]]:
+        found = {t: _sum(self._item_df[t], window) for t in terms if t in self._item_df}
+        return _sum(self._items, window), {t: n for t, n in found.items() if n > 0}
 
     def postings(
         self, term: str, lo: datetime | None, hi: datetime | None, limit: int
@@ -79,15 +98,18 @@ class InMemoryStore:
 
     def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
         c = self._centroids[story]
-        self._items += 1
+        bucket = idf_bucket(at)
+        self._items[bucket] = self._items.get(bucket, 0) + 1
+        if c.size == 0:  # a story counts where its first item is dated
+            self._held[bucket] = self._held.get(bucket, 0) + 1
         for t in vec:
-            self._item_df[t] = self._item_df.get(t, 0) + 1
+            _bump(self._item_df, t, bucket, 1)
         dot = 0.0
         for t, v in vec.items():
             old = c.weights.get(t)
             if old is None:
                 c.weights[t] = v
-                self._df[t] = self._df.get(t, 0) + 1
+                _bump(self._df, t, bucket, 1)
                 self._postings.setdefault(t, set()).add(story)
             else:
                 dot += old * v
@@ -100,6 +122,8 @@ class InMemoryStore:
 
     def merge(self, keep: int, gone: int) -> None:
         k, g = self._centroids[keep], self._centroids.pop(gone)
+        bucket = idf_bucket(g.first)  # the merge is taken back where the absorbed story began
+        self._held[bucket] = self._held.get(bucket, 0) - 1
         dot = 0.0
         for t, v in g.weights.items():
             postings = self._postings[t]
@@ -111,7 +135,7 @@ class InMemoryStore:
             else:
                 dot += old * v
                 k.weights[t] = old + v
-                self._df[t] -= 1
+                _bump(self._df, t, bucket, -1)
         k.norm2 += 2 * dot + g.norm2
         k.size += g.size
         k.first, k.last = _lo(k.first, g.first), _hi(k.last, g.last)

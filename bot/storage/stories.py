@@ -3,9 +3,10 @@
 The algorithm is ``bot.domain.stories.StoryEngine``; :class:`SqliteStore` keeps its state in the
 database, written through on every change inside the ingest transaction: ``stories`` (size,
 ``norm2``, ``span_first``/``span_last``), ``story_terms`` (one centroid weight per term and story),
-``term_stats`` (story frequency of each term) and ``story_ids`` (the last id given and the number
-of stories held). The next batch, or a re-run after a crash, therefore reads exactly the state an
-uninterrupted run would have: the result does not depend on batch sizes.
+``term_buckets`` / ``story_buckets`` (story and item frequencies per week,
+``bot.storage.term_stats``) and ``story_ids`` (the last id given and the number of stories held).
+The next batch, or a re-run after a crash, therefore reads exactly the state an uninterrupted run
+would have: the result does not depend on batch sizes.
 
 For each new article A (see ``docs/stories.md``):
 
@@ -30,9 +31,18 @@ from datetime import UTC, datetime
 
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
-from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector, cosine
+from bot.domain.stories import (
+    Buckets,
+    Centroid,
+    StoryEngine,
+    StorySettings,
+    Vector,
+    cosine,
+    idf_bucket,
+)
 from bot.storage.dialect import lock_stories
 from bot.storage.story_aggregates import refresh_stories
+from bot.storage.term_stats import TermStats
 
 
 def _dt(ts: int | None) -> datetime | None:
@@ -55,48 +65,36 @@ class SqliteStore:
         self.now = now
         self.touched: set[int] = set()
         self._held: int | None = None
-        self._df: dict[str, int] = {}
-        self._item_df: dict[str, int] = {}
-        self._items: int | None = None
+        self.stats = TermStats(conn)  # the windowed frequencies (bot/storage/term_stats.py)
+        self._freq: tuple[tuple[str, ...], Buckets, tuple[dict, dict]] | None = None
         self._heads: dict[int, Centroid] = {}
         self._full: set[int] = set()  # stories whose cached head holds every weight
         self._item_story: dict[int, int | None] = {}  # as read or written in this batch
         self._moved: dict[int, int] = {}  # story merged away in this batch -> where it went
-        # frequencies and counters are cached exactly and written once, in write_stats()
-        self._stat_delta: dict[str, list[int]] = {}  # term -> [stories, items] not yet written
+        # counters are cached exactly and written once, in write_stats()
         self._last_id: int | None = None
         self._ids_delta = [0, 0]  # held, items not yet written
 
     # -- reads --------------------------------------------------------------------------------
-    def stories(self) -> int:
+    def stories(self, window: Buckets = None) -> int:
+        if window is not None:
+            return self.stats.counts(window)[0]
         if self._held is None:
             row = self.conn.execute("SELECT held FROM story_ids WHERE id = 1").fetchone()
             self._held = row[0] if row else 0
         return self._held
 
-    def dfs(self, terms: Iterable[str]) -> dict[str, int]:
-        terms = list(terms)
-        missing = [t for t in terms if t not in self._df]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            for t in chunk:
-                self._df[t] = 0
-                self._item_df[t] = 0
-            for term, n, items in self.conn.execute(
-                f"SELECT term, stories, items FROM term_stats WHERE term IN ({_marks(len(chunk))})",
-                chunk,
-            ):
-                self._df[term] = n
-                self._item_df[term] = items
-        return {t: self._df[t] for t in terms if self._df[t]}
+    def _frequencies(self, terms: Iterable[str], window: Buckets) -> tuple[dict, dict]:
+        key = tuple(terms)
+        if self._freq is None or self._freq[0] != key or self._freq[1] != window:
+            self._freq = (key, window, self.stats.frequencies(key, window))
+        return self._freq[2]
 
-    def item_dfs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
-        terms = list(terms)
-        self.dfs(terms)  # loads both frequencies
-        if self._items is None:
-            row = self.conn.execute("SELECT items FROM story_ids WHERE id = 1").fetchone()
-            self._items = row[0] if row else 0
-        return self._items, {t: self._item_df[t] for t in terms if self._item_df.get(t)}
+    def dfs(self, terms: Iterable[str], window: Buckets = None) -> dict[str, int]:
+        return self._frequencies(terms, window)[0]
+
+    def item_dfs(self, terms: Iterable[str], window: Buckets = None) -> tuple[int, dict[str, int]]:
+        return self.stats.counts(window)[1], self._frequencies(terms, window)[1]
 
     def postings(
         self, term: str, lo: datetime | None, hi: datetime | None, limit: int
@@ -166,12 +164,8 @@ class SqliteStore:
     # -- writes -------------------------------------------------------------------------------
     def write_stats(self) -> None:
         """Write the pending term frequencies and counters (before the transaction commits)."""
-        self.conn.executemany(
-            "INSERT INTO term_stats(term, stories, items) VALUES (?, ?, ?) "
-            "ON CONFLICT(term) DO UPDATE SET stories = term_stats.stories + excluded.stories, "
-            "items = term_stats.items + excluded.items",
-            [(t, d[0], d[1]) for t, d in self._stat_delta.items() if d != [0, 0]],
-        )
+        self.stats.write()
+        self._freq = None
         held, items = self._ids_delta
         if self._last_id is not None or held or items:
             self.conn.execute(
@@ -179,7 +173,6 @@ class SqliteStore:
                 "items = items + ? WHERE id = 1",
                 (self._last_id, held, items),
             )
-        self._stat_delta.clear()
         self._ids_delta = [0, 0]
 
     def new_story(self) -> int:
@@ -222,17 +215,9 @@ class SqliteStore:
             "weight = story_terms.weight + excluded.weight",
             [(t, story, v) for t, v in vec.items()],
         )
-        items, _ = self.item_dfs(vec)
-        for t in vec:
-            delta = self._stat_delta.setdefault(t, [0, 0])
-            delta[0] += t not in old
-            delta[1] += 1
+        self.stats.count_item(idf_bucket(at), vec, new_terms, new=c.size == 0)
+        self._freq = None
         self._ids_delta[1] += 1
-        self._items = items + 1
-        for t in vec:
-            self._item_df[t] = self._item_df.get(t, 0) + 1
-        for t in new_terms:
-            self._df[t] = self._df.get(t, 0) + 1
         if story in self._full:
             for t, v in vec.items():
                 c.weights[t] = c.weights.get(t, 0.0) + v
@@ -256,7 +241,6 @@ class SqliteStore:
         conn = self.conn
         held = self.stories()
         k, g = self.centroid(keep), self.centroid(gone)
-        self.dfs(g.weights)  # cached before they change
         dot = 0.0
         both = []
         for t, v in g.weights.items():
@@ -272,9 +256,8 @@ class SqliteStore:
             "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
             [(t, keep, k.weights[t]) for t in g.weights],
         )
-        for t in both:
-            self._df[t] -= 1
-            self._stat_delta.setdefault(t, [0, 0])[0] -= 1
+        self.stats.count_merge(idf_bucket(g.first), both)
+        self._freq = None
         k.norm2 += 2 * dot + g.norm2
         k.size += g.size
         if g.first is not None:
@@ -325,28 +308,44 @@ class StoryGrouper:
 
     def add_item_group(self, item_id: int, related: Sequence[int]) -> int:
         """Group an item and then the items it lists as related, in that order."""
+        conn = self.conn
+        marks = _marks(len(related) + 1)
         rows = {
-            r[0]: r[1:]
-            for r in self.conn.execute(
-                "SELECT id, story_id, title, excerpt, published_at FROM items "
-                f"WHERE id IN ({_marks(len(related) + 1)})",
+            r[0]: (r[1], r[2])
+            for r in conn.execute(
+                f"SELECT id, story_id, published_at FROM items WHERE id IN ({marks})",
                 (item_id, *related),
             )
         }
-        _, title, excerpt, published = rows[item_id]
+        held, published = rows[item_id]
+        reach = self.settings.window.total_seconds()
+        # only the entries this call may group (no story yet, within the window) are read in full
+        near = [
+            rid
+            for rid in related
+            if rows[rid][1] is None or published is None or abs(rows[rid][1] - published) <= reach
+        ]
+        group = [rid for rid in near if rows[rid][0] is None]
+        wanted = group if held is not None else [item_id, *group]
+        texts = {}
+        if wanted:
+            texts = {
+                r[0]: (r[1], r[2])
+                for r in conn.execute(
+                    f"SELECT id, title, excerpt FROM items WHERE id IN ({_marks(len(wanted))})",
+                    wanted,
+                )
+            }
         at = _dt(published)
         linked = {rows[r][0] for r in related if rows[r][0] is not None}
+        title, excerpt = texts.get(item_id, ("", None))
         story = self.engine.add(item_id, title, excerpt, at, linked)
-        window = self.settings.window
-        for rid in related:
-            _, r_title, r_excerpt, r_published = rows[rid]
-            r_at = _dt(r_published)
-            if r_at is not None and at is not None and abs(r_at - at) > window:
-                continue
+        for rid in near:
             story = self.store.story_of(item_id) or story
             other = self.store.story_of(rid)
             if other is None:
-                self.engine.add(rid, r_title, r_excerpt, r_at, {story})
+                r_title, r_excerpt = texts[rid]
+                self.engine.add(rid, r_title, r_excerpt, _dt(rows[rid][1]), {story})
             elif other != story:
                 self.engine.try_merge(story, other, linked=True)
         self.dirty.add(self.store.story_of(item_id) or story)

@@ -362,4 +362,24 @@ POSTGRESQL_STEPS: tuple[str, ...] = (
         tat   DOUBLE PRECISION NOT NULL
     );
     """,
+    # 9: the grouping's term frequencies per week (see sqlite_steps.py)
+    """
+    DROP TABLE term_stats;
+    CREATE TABLE term_buckets (
+        term     TEXT NOT NULL,
+        bucket   BIGINT NOT NULL,
+        stories  BIGINT NOT NULL,
+        items    BIGINT NOT NULL,
+        PRIMARY KEY (term, bucket)
+    );
+    CREATE TABLE story_buckets (
+        bucket   BIGINT PRIMARY KEY,
+        stories  BIGINT NOT NULL,
+        items    BIGINT NOT NULL
+    );
+    INSERT INTO pending_tasks(name, since)
+    SELECT 'stories-rebuild', CAST(extract(epoch FROM now()) AS BIGINT)
+    WHERE EXISTS (SELECT 1 FROM stories)
+    ON CONFLICT(name) DO NOTHING;
+    """,
 )

@@ -373,4 +373,27 @@ SQLITE_STEPS: tuple[str, ...] = (
         tat   DOUBLE PRECISION NOT NULL       -- the next free send slot (GCRA)
     );
     """,
+    # 9: the grouping's term frequencies per week of the items' dates, so that an item is
+    # weighed with the items of a window around its date (docs/stories.md, step 2). The all-time
+    # totals cannot be split into weeks: a database with stories is regrouped once (the next
+    # ingest or feed poll, or `newsbot stories rebuild`), which fills the new tables.
+    """
+    DROP TABLE term_stats;
+    CREATE TABLE term_buckets (
+        term     TEXT NOT NULL,
+        bucket   INTEGER NOT NULL,             -- whole weeks since the epoch (UTC); undated: -2^40
+        stories  INTEGER NOT NULL,             -- stories that gained the term there, less merges
+        items    INTEGER NOT NULL,             -- grouped items of that week holding the term
+        PRIMARY KEY (term, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE story_buckets (
+        bucket   INTEGER PRIMARY KEY,
+        stories  INTEGER NOT NULL,             -- stories started there, less merges
+        items    INTEGER NOT NULL              -- items grouped there
+    );
+    INSERT INTO pending_tasks(name, since)
+    SELECT 'stories-rebuild', CAST(strftime('%s', 'now') AS INTEGER)
+    WHERE EXISTS (SELECT 1 FROM stories)
+    ON CONFLICT(name) DO NOTHING;
+    """,
 )
