@@ -1,0 +1,106 @@
+"""PostgreSQL's full-text search and title autocomplete SQL (used by :mod:`bot.storage.search`).
+
+Each is ONE statement, so one round trip (a round trip to the server is the cost that a loaded
+machine multiplies):
+
+- :func:`ranked_matches` finds the newest ``scan`` items matching every word, and only when there
+  are none (an uncorrelated ``NOT EXISTS``: a one-time filter, so the fallback is not even
+  scanned otherwise) those matching any word; ``ts_rank`` runs on those rows only, reading the
+  ``tsvector`` the scan already fetched; it also returns each row's ``removed`` flag.
+- :func:`title_matches` walks the ``lower(title)`` index for the prefix and, only when that found
+  fewer than ``limit`` titles (a one-time filter again), the title words.
+
+Which index serves the newest-matches scan is the planner's choice: the GIN index ``items_search``
+(a bitmap of every match, then a top-N sort) for a rare word, or ``items_pkey`` backwards,
+filtering, for a common one (it stops at the ``scan``-th match). Its estimate needs the GIN index
+without a pending list (migration 9: ``fastupdate = off``), else each search also scans the
+pending list and the planner, seeing it, falls back to a sequential scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.storage.pg import PgConnection
+
+# ts_rank weights {D, C, B, A}: a title word (A) counts 3x an excerpt word (B), as bm25 does on
+# SQLite
+WEIGHTS = "{0.1, 0.1, 0.333333, 1.0}"
+CONFIG = "newsbot_text"  # migration 1: simple + unaccent, like FTS5's unicode61
+
+
+def tsquery_text(
+    words: Sequence[str], joiner: str = " & ", *, prefix_last: bool = False, label: str = ""
+) -> str:
+    """A ``to_tsquery`` text in which every word is one quoted lexeme (no operator survives);
+    ``label`` restricts matches to a weight (``A``: titles), ``prefix_last`` makes the last word
+    a prefix."""
+    out = []
+    for n, word in enumerate(words):
+        quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+        suffix = ("*" if prefix_last and n == len(words) - 1 else "") + label
+        out.append(quoted + (":" + suffix if suffix else ""))
+    return joiner.join(out)
+
+
+def _rows(conn: PgConnection, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Never prepared: the plan of a full-text match depends on its words (a generic plan,
+    which the server would use for a prepared statement, cannot tell a rare word from a common
+    one)."""
+    return conn.execute(sql, params, prepare=False).fetchall()
+
+
+def _newest(name: str) -> str:
+    return (
+        f"{name} AS (SELECT i.id, i.search_doc, i.removed, to_tsquery('{CONFIG}', ?) AS q "
+        f"FROM items i WHERE i.search_doc @@ to_tsquery('{CONFIG}', ?) "
+        "ORDER BY i.id DESC LIMIT ?)"
+    )
+
+
+def _ranked(name: str) -> str:
+    return f"SELECT id, ts_rank('{WEIGHTS}', search_doc, q, 1), removed FROM {name}"
+
+
+def ranked_matches(conn: PgConnection, words: Sequence[str], scan: int) -> list[tuple]:
+    """(item id, relevance: higher is better, removed) of the ``scan`` newest items matching
+    every word of ``words``, else (none does) of the ``scan`` newest matching any word."""
+    every = tsquery_text(words, " & ")
+    if len(words) == 1:
+        sql = f"WITH {_newest('every')} {_ranked('every')}"
+        return _rows(conn, sql, (every, every, scan))
+    anyword = tsquery_text(words, " | ")
+    sql = (
+        f"WITH {_newest('every')}, {_newest('anyword')} "
+        f"{_ranked('every')} UNION ALL "
+        f"{_ranked('anyword')} WHERE NOT EXISTS (SELECT 1 FROM every)"
+    )
+    return _rows(conn, sql, (every, every, scan, anyword, anyword, scan))
+
+
+def title_matches(conn: PgConnection, text: str, words: Sequence[str], limit: int) -> list[tuple]:
+    """(id, title) of the articles whose lower-cased title starts with ``text`` in byte order,
+    then (when fewer than ``limit`` do) of the oldest ``2 * limit`` whose title has ``words``
+    (the last one as a prefix); the first part in title order, the second in id order."""
+    text = text.lower()  # the index key is lower(title) in byte ("C") order
+    last = ord(text[-1])  # U+10FFFF has no successor: bound the range by it instead
+    upper = text[:-1] + chr(last + 1) if last < 0x10FFFF else text + "\U0010ffff"
+    prefix = (
+        'WITH prefix AS (SELECT id, title, (lower(title) COLLATE "C") AS k FROM items '
+        'WHERE is_article = 1 AND removed = 0 AND (lower(title) COLLATE "C") >= ? '
+        'AND (lower(title) COLLATE "C") < ? ORDER BY (lower(title) COLLATE "C"), id LIMIT ?) '
+    )
+    if not words:
+        sql = prefix + "SELECT id, title FROM prefix ORDER BY k, id"
+        return _rows(conn, sql, (text, upper, limit))
+    sql = (
+        prefix + "SELECT id, title FROM (SELECT id, title, 0 AS part, k FROM prefix UNION ALL ("
+        'SELECT i.id, i.title, 1, NULL COLLATE "C" FROM items i '
+        f"WHERE (SELECT count(*) FROM prefix) < ? AND i.search_doc @@ to_tsquery('{CONFIG}', ?) "
+        "AND i.is_article = 1 AND i.removed = 0 ORDER BY i.id LIMIT ?)) found "
+        "ORDER BY part, k, id"
+    )
+    query = tsquery_text(words, prefix_last=True, label="A")
+    return _rows(conn, sql, (text, upper, limit, limit, query, 2 * limit))
