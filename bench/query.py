@@ -72,6 +72,9 @@ def _partial(path: Path) -> Path:
 
 def _publish(partial: Path, path: Path) -> str:
     """Give a finished SQLite build its cached name (an interrupted one is never reused)."""
+    conn = sqlite3.connect(partial)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
+    conn.close()
     for side in ("-wal", "-shm"):
         Path(f"{partial}{side}").unlink(missing_ok=True)
     os.replace(partial, path)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 from bot.domain.views import CoverageItem
 from bot.storage import search_pg
 from bot.storage.dialect import Connection, is_postgres
+from bot.storage.queries import _item as item_view  # a row of items_by_ids' columns
 from bot.storage.queries import items_by_ids
 
 if TYPE_CHECKING:
@@ -35,15 +36,9 @@ def _quoted(words: Sequence[str], prefix_last: bool = False) -> list[str]:
     return out
 
 
-def _matches(
-    conn: Connection, words: list[str], scan: int
-) -> tuple[list[tuple[int, float]], set[int] | None]:
+def _sqlite_matches(conn: Connection, words: list[str], scan: int) -> list[tuple[int, float]]:
     """(item id, relevance: higher is better) of the ``scan`` newest items matching every word,
-    else (none does) of the ``scan`` newest matching any word; and which of them are removed,
-    when the match query told (PostgreSQL: one statement, see :mod:`bot.storage.search_pg`)."""
-    if is_postgres(conn):
-        found = search_pg.ranked_matches(cast("PgConnection", conn), words, scan)
-        return [(r[0], r[1]) for r in found], {r[0] for r in found if r[2]}
+    else (none does) of the ``scan`` newest matching any word."""
     for joiner in (" ", " OR "):
         rows = conn.execute(
             "SELECT f.rowid, bm25(items_fts, 3.0, 1.0) FROM items_fts f "
@@ -52,7 +47,24 @@ def _matches(
         ).fetchall()
         if rows or len(words) == 1:
             break
-    return [(r[0], -r[1]) for r in rows], None
+    return [(r[0], -r[1]) for r in rows]
+
+
+def _pool(
+    conn: Connection, words: list[str], scan: int, pool: int
+) -> tuple[list[tuple[CoverageItem, float]], set[int]]:
+    """The ``pool`` most relevant of the ``scan`` newest matches, most relevant first (newest
+    first among equals), and the removed among them. PostgreSQL: one statement
+    (:mod:`bot.storage.search_pg`)."""
+    if is_postgres(conn):
+        rows = search_pg.pooled_matches(cast("PgConnection", conn), words, scan, pool)
+        return [(item_view(r), r[-2]) for r in rows], {r[0] for r in rows if r[-1]}
+    ranked = _sqlite_matches(conn, words, scan)
+    ranked.sort(key=lambda r: -r[1])
+    ranked = ranked[:pool]
+    items = items_by_ids(conn, [r[0] for r in ranked])
+    found = [(items[rowid], relevance) for rowid, relevance in ranked if rowid in items]
+    return found, _removed_ids(conn, [i.id for i, _ in found])
 
 
 def search(
@@ -76,22 +88,13 @@ def search(
     words = fts_terms(text)
     if not words:
         return []
-    rows, removed = _matches(conn, words, scan)
-    if not rows:
-        return []
-    rows.sort(key=lambda r: -r[1])
-    rows = rows[:pool]
-    items = items_by_ids(conn, [r[0] for r in rows])
+    found, removed = _pool(conn, words, scan, pool)
     scored = []
-    for rowid, relevance in rows:
-        item = items.get(rowid)
-        if item is None:
+    for item, relevance in found:
+        if item.id in removed:
             continue
         quality = item.quality if item.quality is not None else 50
         scored.append((item, relevance * (1.0 + quality_weight * quality / 100.0)))
-    if removed is None:
-        removed = _removed_ids(conn, [i.id for i, _ in scored])
-    scored = [(i, s) for i, s in scored if i.id not in removed]
     scored.sort(key=lambda pair: (-pair[1], pair[0].id))
     return scored[offset : offset + limit]
 

@@ -22,6 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bot.storage.queries import _ITEM_COLS as ITEM_COLUMNS  # the rows items_by_ids reads
+from bot.storage.queries import _ITEM_FROM as ITEM_FROM
+
 if TYPE_CHECKING:
     from bot.storage.pg import PgConnection
 
@@ -61,23 +64,29 @@ def _newest(name: str) -> str:
 
 
 def _ranked(name: str) -> str:
-    return f"SELECT id, ts_rank('{WEIGHTS}', search_doc, q, 1), removed FROM {name}"
+    return f"SELECT id, ts_rank('{WEIGHTS}', search_doc, q, 1) AS relevance, removed FROM {name}"
 
 
-def ranked_matches(conn: PgConnection, words: Sequence[str], scan: int) -> list[tuple]:
-    """(item id, relevance: higher is better, removed) of the ``scan`` newest items matching
-    every word of ``words``, else (none does) of the ``scan`` newest matching any word."""
+def pooled_matches(conn: PgConnection, words: Sequence[str], scan: int, pool: int) -> list[tuple]:
+    """The ``pool`` most relevant of the ``scan`` newest items matching every word of ``words``
+    (else, when none does, any word): ``items_by_ids``' columns, then relevance (higher is
+    better) and the removed flag; most relevant first, newest first among equals."""
     every = tsquery_text(words, " & ")
-    if len(words) == 1:
-        sql = f"WITH {_newest('every')} {_ranked('every')}"
-        return _rows(conn, sql, (every, every, scan))
-    anyword = tsquery_text(words, " | ")
+    params: tuple = (every, every, scan)
+    found = _ranked("every")
+    ctes = _newest("every")
+    if len(words) > 1:
+        anyword = tsquery_text(words, " | ")
+        params += (anyword, anyword, scan)
+        ctes += ", " + _newest("anyword")
+        found += f" UNION ALL {_ranked('anyword')} WHERE NOT EXISTS (SELECT 1 FROM every)"
     sql = (
-        f"WITH {_newest('every')}, {_newest('anyword')} "
-        f"{_ranked('every')} UNION ALL "
-        f"{_ranked('anyword')} WHERE NOT EXISTS (SELECT 1 FROM every)"
+        f"WITH {ctes}, found AS ({found}), "
+        "best AS (SELECT id, relevance, removed FROM found ORDER BY relevance DESC, id DESC "
+        f"LIMIT ?) SELECT {ITEM_COLUMNS}, b.relevance, b.removed FROM best b "
+        f"JOIN {ITEM_FROM} ON i.id = b.id ORDER BY b.relevance DESC, b.id DESC"
     )
-    return _rows(conn, sql, (every, every, scan, anyword, anyword, scan))
+    return _rows(conn, sql, (*params, pool))
 
 
 def title_matches(conn: PgConnection, text: str, words: Sequence[str], limit: int) -> list[tuple]:
