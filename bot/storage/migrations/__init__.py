@@ -24,7 +24,7 @@ _TITLES = (
     "story ids never given twice, story centroids and term statistics, sent items",
     "sources of every kind, feed polling state, feed entries",
     "leases and claims of several processes, the shared send pacing",
-    "the full-text index updated at once, without a pending list (PostgreSQL)",
+    "search and autocomplete planned from real estimates (PostgreSQL)",
 )
 
 

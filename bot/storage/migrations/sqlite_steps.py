@@ -374,7 +374,8 @@ SQLITE_STEPS: tuple[str, ...] = (
     );
     """,
     # 9: nothing on SQLite. PostgreSQL's step turns off its full-text (GIN) index's pending
-    # list; FTS5 has none (its segments are merged as they are written).
+    # list (FTS5 has none) and adds statistics of its title key for the planner (SQLite's
+    # autocomplete names its index: INDEXED BY).
     """
     SELECT 1;
     """,
