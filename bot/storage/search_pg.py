@@ -48,6 +48,9 @@ def tsquery_text(
     return joiner.join(out)
 
 
+_BOUNDS = "(SELECT min(id) FROM items), (SELECT max(id) FROM items)"
+
+
 def _rows(conn: PgConnection, sql: str, params: Sequence[Any]) -> list[tuple]:
     """Never prepared: the plan of a full-text match depends on its words (a generic plan,
     which the server would use for a prepared statement, cannot tell a rare word from a common
@@ -58,8 +61,8 @@ def _rows(conn: PgConnection, sql: str, params: Sequence[Any]) -> list[tuple]:
 def _newest(name: str) -> str:
     return (
         f"{name} AS (SELECT i.id, i.search_doc, i.removed, to_tsquery('{CONFIG}', ?) AS q "
-        f"FROM items i WHERE i.search_doc @@ to_tsquery('{CONFIG}', ?) "
-        "ORDER BY i.id DESC LIMIT ?)"
+        "FROM items i WHERE i.id = ANY(ARRAY(SELECT newsbot_text_matches("
+        f"to_tsquery('{CONFIG}', ?), ?, true, false, {_BOUNDS}))))"
     )
 
 
@@ -107,8 +110,8 @@ def title_matches(conn: PgConnection, text: str, words: Sequence[str], limit: in
     sql = (
         prefix + "SELECT id, title FROM (SELECT id, title, 0 AS part, k FROM prefix UNION ALL ("
         'SELECT i.id, i.title, 1, NULL COLLATE "C" FROM items i '
-        f"WHERE (SELECT count(*) FROM prefix) < ? AND i.search_doc @@ to_tsquery('{CONFIG}', ?) "
-        "AND i.is_article = 1 AND i.removed = 0 ORDER BY i.id LIMIT ?)) found "
+        "WHERE (SELECT count(*) FROM prefix) < ? AND i.id = ANY(ARRAY(SELECT "
+        f"newsbot_text_matches(to_tsquery('{CONFIG}', ?), ?, false, true, {_BOUNDS}))))) found "
         "ORDER BY part, k, id"
     )
     query = tsquery_text(words, prefix_last=True, label="A")
