@@ -1,20 +1,20 @@
 """PostgreSQL's full-text search and title autocomplete SQL (used by :mod:`bot.storage.search`).
 
-Each is ONE statement, so one round trip (a round trip to the server is the cost that a loaded
-machine multiplies):
+Each is ONE statement, so one round trip (what a loaded machine multiplies), never prepared on
+the server (a generic plan cannot tell a rare word from a common one):
 
-- :func:`ranked_matches` finds the newest ``scan`` items matching every word, and only when there
-  are none (an uncorrelated ``NOT EXISTS``: a one-time filter, so the fallback is not even
-  scanned otherwise) those matching any word; ``ts_rank`` runs on those rows only, reading the
-  ``tsvector`` the scan already fetched; it also returns each row's ``removed`` flag.
+- :func:`pooled_matches` takes the newest ``scan`` items matching every word, and only when
+  there are none (an uncorrelated ``NOT EXISTS``: a one-time filter, so the fallback is not even
+  run otherwise) those matching any word; ``ts_rank`` runs on those rows only; the best ``pool``
+  come back with ``items_by_ids``' columns and their ``removed`` flag.
 - :func:`title_matches` walks the ``lower(title)`` index for the prefix and, only when that found
-  fewer than ``limit`` titles (a one-time filter again), the title words.
+  fewer than ``limit`` titles (a one-time filter again), the oldest titles with the words.
 
-Which index serves the newest-matches scan is the planner's choice: the GIN index ``items_search``
-(a bitmap of every match, then a top-N sort) for a rare word, or ``items_pkey`` backwards,
-filtering, for a common one (it stops at the ``scan``-th match). Its estimate needs the GIN index
-without a pending list (migration 9: ``fastupdate = off``), else each search also scans the
-pending list and the planner, seeing it, falls back to a sequential scan.
+Both find their newest (oldest) matches with ``newsbot_text_matches`` (migration 9): windows of
+ids, the first 4,096 wide planned freely, the wider ones only as bitmaps of the GIN index ANDed
+with the window, so a wrong estimate never makes a search filter the whole table row by row.
+Migration 9 also keeps the GIN index free of a pending list (which every search would scan) and
+gives the planner statistics of the title key.
 """
 
 from __future__ import annotations
