@@ -4,15 +4,18 @@
                           [--pg ADMIN_URL] [--pg-prefix NAME] [--pg-drop]
 
 The backend defaults to both when ``--pg`` or ``NEWSBOT_BENCH_PG`` (an admin url of a PostgreSQL
-server) is given, else sqlite; with both, the two are printed side by side. PostgreSQL databases
-are named PREFIX_corpus and PREFIX_scaled_N (default prefix newsbot_bench), kept for the next run
-unless ``--pg-drop``.
+server) is given, else sqlite; with both, the two are printed side by side.
 
-Builds (and caches under the system temp folder) two databases: the whole corpus, and one scaled
-to N articles (default 100,000) generated from the corpus by copying each article with a new url,
-a varied title, and its dates shifted by whole quarters, so copies never join each other's
-stories. For each query it prints the service method's latency (through the database threads, as
-the bot and the CLI call it) next to the same storage function run directly on a sqlite3 connection.
+Builds (and caches under the system temp folder) two SQLite databases: the whole corpus, and one
+scaled to N articles (default 100,000) generated from the corpus by copying each article with a
+new url, a varied title, and its dates shifted by whole quarters, so copies never join each
+other's stories. Their names carry the schema version and ``GENERATOR`` (``corpus-s9g2.db``), so
+a stale cache is rebuilt, and a build is renamed into place only when complete. PostgreSQL's are
+``db copy``s of those (same rows and ids), named PREFIX_corpus_s9g2 and PREFIX_scaled_N_s9g2
+(default prefix newsbot_bench), kept for the next run unless ``--pg-drop``.
+
+For each query it prints the service method's latency (through the database threads, as the bot
+and the CLI call it) next to the same storage function run directly on a bare connection.
 Bars: p99 <= 10 ms at corpus scale, <= 50 ms at 100k.
 """
 
