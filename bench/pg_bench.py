@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class PgBench:
     """The bench's databases on a PostgreSQL server: built under a temporary name and renamed
@@ -32,13 +34,24 @@ class PgBench:
         return self.url(f"{name}_partial")
 
     def finish(self, name: str) -> None:
-        """Analyze (as autovacuum soon would) and give the database its final name."""
+        """Vacuum and analyze (as autovacuum soon would) and give the database its final
+        name."""
         import psycopg
 
         with psycopg.connect(self.url(f"{name}_partial"), autocommit=True) as conn:
-            conn.execute("ANALYZE")
+            conn.execute("VACUUM (ANALYZE)")
         full = f"{self.prefix}_{name}"
         self._admin(f'ALTER DATABASE "{full}_partial" RENAME TO "{full}"')
+
+    def drop_stale(self, base: str, keep: str) -> None:
+        """Drop the databases built for ``base`` under another cache key than ``keep``'s
+        (``corpus_s8g1`` once ``corpus_s9g2`` is wanted), and their unfinished builds."""
+        stale = re.compile(rf"{re.escape(self.prefix)}_{re.escape(base)}_s\d+g\d+(_partial)?")
+        for (name,) in self._admin(
+            f"SELECT datname FROM pg_database WHERE datname LIKE '{self.prefix}\\_%'"
+        ):
+            if stale.fullmatch(name) and name != f"{self.prefix}_{keep}":
+                self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def drop_all(self) -> None:
         for (name,) in self._admin(

@@ -4,15 +4,18 @@
                           [--pg ADMIN_URL] [--pg-prefix NAME] [--pg-drop]
 
 The backend defaults to both when ``--pg`` or ``NEWSBOT_BENCH_PG`` (an admin url of a PostgreSQL
-server) is given, else sqlite; with both, the two are printed side by side. PostgreSQL databases
-are named PREFIX_corpus and PREFIX_scaled_N (default prefix newsbot_bench), kept for the next run
-unless ``--pg-drop``.
+server) is given, else sqlite; with both, the two are printed side by side.
 
-Builds (and caches under the system temp folder) two databases: the whole corpus, and one scaled
-to N articles (default 100,000) generated from the corpus by copying each article with a new url,
-a varied title, and its dates shifted by whole quarters, so copies never join each other's
-stories. For each query it prints the service method's latency (through the database threads, as
-the bot and the CLI call it) next to the same storage function run directly on a sqlite3 connection.
+Builds (and caches under the system temp folder) two SQLite databases: the whole corpus, and one
+scaled to N articles (default 100,000) generated from the corpus by copying each article with a
+new url, a varied title, and its dates shifted by whole quarters, so copies never join each
+other's stories. Their names carry the schema version and ``GENERATOR`` (``corpus-s9g2.db``), so
+a stale cache is rebuilt, and a build is renamed into place only when complete. PostgreSQL's are
+``db copy``s of those (same rows and ids), named PREFIX_corpus_s9g2 and PREFIX_scaled_N_s9g2
+(default prefix newsbot_bench), kept for the next run unless ``--pg-drop``.
+
+For each query it prints the service method's latency (through the database threads, as the bot
+and the CLI call it) next to the same storage function run directly on a bare connection.
 Bars: p99 <= 10 ms at corpus scale, <= 50 ms at 100k.
 """
 
@@ -42,27 +45,70 @@ from bot.services.query import QueryService  # noqa: E402
 from bot.storage import queries as q  # noqa: E402
 from bot.storage import search as search_db  # noqa: E402
 from bot.storage.articles import write_batch  # noqa: E402
+from bot.storage.copy import copy_database  # noqa: E402
 from bot.storage.db import configure, migrate, open_database  # noqa: E402
 from bot.storage.dialect import parse_target  # noqa: E402
+from bot.storage.migrations import SCHEMA_VERSION  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "corpus"
 CACHE = Path(tempfile.gettempdir()) / "newsbot-bench"
 
 
+# Bump when build_scaled_db's output changes: with the schema version it names the cached
+# databases, so a cache built by older code or for an older schema is never measured.
+GENERATOR = 2
+
+
+def cache_key() -> str:
+    return f"s{SCHEMA_VERSION}g{GENERATOR}"
+
+
+def sqlite_cache(name: str) -> Path:
+    """The cached SQLite database ``name`` (``corpus``, ``scaled-N``) for this schema and
+    generator."""
+    return CACHE / f"{name}-{cache_key()}.db"
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.partial-{os.getpid()}.db")
+
+
+def _publish(partial: Path, path: Path) -> str:
+    """Give a finished SQLite build its cached name (an interrupted one is never reused)."""
+    conn = sqlite3.connect(partial)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
+    conn.close()
+    for side in ("-wal", "-shm"):
+        Path(f"{partial}{side}").unlink(missing_ok=True)
+    os.replace(partial, path)
+    return str(path)
+
+
+def _to_postgres(pg: PgBench, name: str, sqlite_path: str) -> str:
+    """The PostgreSQL twin of a cached SQLite database, made by ``db copy`` (same rows, same
+    ids), analyzed, and cached under a name keyed like the SQLite file."""
+    full = f"{name}_{cache_key()}"
+    if pg.exists(full):
+        return pg.url(full)
+    pg.drop_stale(name, keep=full)
+    started = time.perf_counter()
+    report = copy_database(sqlite_path, pg.create_partial(full))
+    if not report.ok:
+        sys.exit(f"db copy into PostgreSQL {full}: counts differ: {report.to_dict()}")
+    pg.finish(full)
+    print(f"  copied {name} into PostgreSQL in {time.perf_counter() - started:.0f} s")
+    return pg.url(full)
+
+
 async def build_corpus_db(corpus: Path, pg: PgBench | None = None) -> str:
-    if pg is not None:
-        if not pg.exists("corpus"):
-            url = pg.create_partial("corpus")
-            async with open_database(url) as db:
-                await IngestService(db).ingest([str(corpus)])
-            pg.finish("corpus")
-        return pg.url("corpus")
-    path = CACHE / "corpus.db"
+    path = sqlite_cache("corpus")
     if not path.exists():
         CACHE.mkdir(exist_ok=True)
-        async with open_database(path) as db:
+        partial = _partial(path)
+        async with open_database(partial) as db:
             await IngestService(db).ingest([str(corpus)])
-    return str(path)
+        _publish(partial, path)
+    return _to_postgres(pg, "corpus", str(path)) if pg is not None else str(path)
 
 
 def _connect(target: str, *, create: bool = False):
@@ -71,12 +117,8 @@ def _connect(target: str, *, create: bool = False):
     parsed = parse_target(target)
     if parsed.dialect == "postgresql":
         from bot.storage.pg import connect
-        from bot.storage.pg_schema import migrate_postgres
 
-        pg = connect(parsed.location)
-        if create:
-            migrate_postgres(pg, parsed.display)
-        return pg
+        return connect(parsed.location)
     conn = sqlite3.connect(parsed.location, isolation_level=None)
     configure(conn)
     if create:
@@ -85,20 +127,20 @@ def _connect(target: str, *, create: bool = False):
 
 
 def build_scaled_db(corpus: Path, n: int, pg: PgBench | None = None) -> str:
-    name = f"scaled_{n}"
-    if pg is not None:
-        if pg.exists(name):
-            return pg.url(name)
-        target = pg.create_partial(name)
-    else:
-        path = CACHE / f"scaled-{n}.db"
-        if path.exists():
-            return str(path)
+    """The corpus scaled to ``n`` articles, built on SQLite (cached), then copied into
+    PostgreSQL when ``pg``."""
+    path = sqlite_cache(f"scaled-{n}")
+    if not path.exists():
         CACHE.mkdir(exist_ok=True)
-        target = str(path)
+        _generate(corpus, n, _partial(path))
+        _publish(_partial(path), path)
+    return _to_postgres(pg, f"scaled_{n}", str(path)) if pg is not None else str(path)
+
+
+def _generate(corpus: Path, n: int, target: Path) -> None:
     files, _ = expand_paths([str(corpus)])
     base = [r.parsed for r in parse_batch([(f, None) for f in files], 5_000_000) if r.parsed]
-    conn = _connect(target, create=True)
+    conn = _connect(str(target), create=True)
     started = time.perf_counter()
     batch, copy, made = [], 0, 0
     while made < n:
@@ -137,11 +179,7 @@ def build_scaled_db(corpus: Path, n: int, pg: PgBench | None = None) -> str:
     if batch:
         write_batch(conn, batch, int(time.time()))
     conn.close()
-    print(f"  built {name}: {made} articles in {time.perf_counter() - started:.0f} s")
-    if pg is not None:
-        pg.finish(name)
-        return pg.url(name)
-    return target
+    print(f"  built {target.name}: {made} articles in {time.perf_counter() - started:.0f} s")
 
 
 def pct(samples: list[float], p: float) -> float:

@@ -135,10 +135,13 @@ class PgConnection:
         self.raw = raw
 
     # Cursors are typed Any, as sqlite3's rows are: storage code reads both the same way.
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def execute(self, sql: str, params: Sequence[Any] = (), *, prepare: bool | None = None) -> Any:
+        """``prepare=False``: never a server-side prepared statement, so every run is planned
+        for its own parameters (psycopg prepares a statement from its 5th run, and the server's
+        generic plan of a full-text match cannot tell a rare word from a common one)."""
         if not params:
-            return self.raw.execute(_begin(sql))
-        return self.raw.execute(translate(sql), tuple(params))
+            return self.raw.execute(_begin(sql), prepare=prepare)
+        return self.raw.execute(translate(sql), tuple(params), prepare=prepare)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
         """Many rows in one pipeline; none costs no round trip, one is a plain execute."""

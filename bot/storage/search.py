@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 from bot.domain.views import CoverageItem
+from bot.storage import search_pg
 from bot.storage.dialect import Connection, is_postgres
+from bot.storage.queries import _item as item_view  # a row of items_by_ids' columns
 from bot.storage.queries import items_by_ids
+
+if TYPE_CHECKING:
+    from bot.storage.pg import PgConnection
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -30,42 +36,35 @@ def _quoted(words: Sequence[str], prefix_last: bool = False) -> list[str]:
     return out
 
 
-# ts_rank weights {D, C, B, A}: a title word (A) counts 3x an excerpt word (B), as in bm25 above
-_PG_WEIGHTS = "{0.1, 0.1, 0.333333, 1.0}"
-_PG_CONFIG = "newsbot_text"  # migration 1: simple + unaccent, like FTS5's unicode61
-
-
-def tsquery_text(
-    words: Sequence[str], joiner: str = " & ", *, prefix_last: bool = False, label: str = ""
-) -> str:
-    """A ``to_tsquery`` text in which every word is one quoted lexeme (no operator survives);
-    ``label`` restricts matches to a weight (``A``: titles), ``prefix_last`` makes the last word
-    a prefix."""
-    out = []
-    for n, word in enumerate(words):
-        quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-        suffix = ("*" if prefix_last and n == len(words) - 1 else "") + label
-        out.append(quoted + (":" + suffix if suffix else ""))
-    return joiner.join(out)
-
-
-def _matches(conn: Connection, words: list[str], joiner: str, scan: int) -> list[tuple]:
-    """(item id, relevance: higher is better) of the ``scan`` newest matches."""
-    if is_postgres(conn):
-        query = tsquery_text(words, " | " if joiner == " OR " else " & ")
-        return conn.execute(
-            f"SELECT m.id, ts_rank('{_PG_WEIGHTS}', m.search_doc, q.q, 1) FROM ("
-            f"SELECT i.id, i.search_doc FROM items i "
-            f"WHERE i.search_doc @@ to_tsquery('{_PG_CONFIG}', ?) ORDER BY i.id DESC LIMIT ?) m, "
-            f"to_tsquery('{_PG_CONFIG}', ?) AS q(q)",
-            (query, scan, query),
+def _sqlite_matches(conn: Connection, words: list[str], scan: int) -> list[tuple[int, float]]:
+    """(item id, relevance: higher is better) of the ``scan`` newest items matching every word,
+    else (none does) of the ``scan`` newest matching any word."""
+    for joiner in (" ", " OR "):
+        rows = conn.execute(
+            "SELECT f.rowid, bm25(items_fts, 3.0, 1.0) FROM items_fts f "
+            "WHERE items_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?",
+            (joiner.join(_quoted(words)), scan),
         ).fetchall()
-    rows = conn.execute(
-        "SELECT f.rowid, bm25(items_fts, 3.0, 1.0) FROM items_fts f "
-        "WHERE items_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?",
-        (joiner.join(_quoted(words)), scan),
-    ).fetchall()
+        if rows or len(words) == 1:
+            break
     return [(r[0], -r[1]) for r in rows]
+
+
+def _pool(
+    conn: Connection, words: list[str], scan: int, pool: int
+) -> tuple[list[tuple[CoverageItem, float]], set[int]]:
+    """The ``pool`` most relevant of the ``scan`` newest matches, most relevant first (newest
+    first among equals), and the removed among them. PostgreSQL: one statement
+    (:mod:`bot.storage.search_pg`)."""
+    if is_postgres(conn):
+        rows = search_pg.pooled_matches(cast("PgConnection", conn), words, scan, pool)
+        return [(item_view(r), r[-2]) for r in rows], {r[0] for r in rows if r[-1]}
+    ranked = _sqlite_matches(conn, words, scan)
+    ranked.sort(key=lambda r: -r[1])
+    ranked = ranked[:pool]
+    items = items_by_ids(conn, [r[0] for r in ranked])
+    found = [(items[rowid], relevance) for rowid, relevance in ranked if rowid in items]
+    return found, _removed_ids(conn, [i.id for i, _ in found])
 
 
 def search(
@@ -89,24 +88,13 @@ def search(
     words = fts_terms(text)
     if not words:
         return []
-    for joiner in (" ", " OR "):
-        rows = _matches(conn, words, joiner, scan)
-        if rows or len(words) == 1:
-            break
-    if not rows:
-        return []
-    rows.sort(key=lambda r: -r[1])
-    rows = rows[:pool]
-    items = items_by_ids(conn, [r[0] for r in rows])
+    found, removed = _pool(conn, words, scan, pool)
     scored = []
-    for rowid, relevance in rows:
-        item = items.get(rowid)
-        if item is None:
+    for item, relevance in found:
+        if item.id in removed:
             continue
         quality = item.quality if item.quality is not None else 50
         scored.append((item, relevance * (1.0 + quality_weight * quality / 100.0)))
-    removed = _removed_ids(conn, [i.id for i, _ in scored])
-    scored = [(i, s) for i, s in scored if i.id not in removed]
     scored.sort(key=lambda pair: (-pair[1], pair[0].id))
     return scored[offset : offset + limit]
 
@@ -131,42 +119,37 @@ def title_matches(conn: Connection, text: str, limit: int) -> list[tuple[int, st
             (limit,),
         )
         return [(r[0], r[1]) for r in rows]
+    words = fts_terms(text, limit=6)
+    if is_postgres(conn):
+        rows = search_pg.title_matches(cast("PgConnection", conn), text, words, limit)
+    else:
+        rows = _sqlite_title_matches(conn, text, words, limit)
     found: dict[int, str] = {}
-    postgres = is_postgres(conn)
-    if postgres:
-        text = text.lower()  # the index key is lower(title) in byte ("C") order
+    for rid, title in rows:
+        if len(found) >= limit:
+            break
+        found.setdefault(rid, title)
+    return list(found.items())[:limit]
+
+
+def _sqlite_title_matches(
+    conn: Connection, text: str, words: list[str], limit: int
+) -> list[tuple[int, str]]:
     last = ord(text[-1])  # U+10FFFF has no successor: bound the range by it instead
     upper = text[:-1] + chr(last + 1) if last < 0x10FFFF else text + "\U0010ffff"
-    prefix_sql = (
-        "SELECT id, title FROM items WHERE is_article = 1 AND removed = 0 "
-        'AND (lower(title) COLLATE "C") >= ? AND (lower(title) COLLATE "C") < ? '
-        'ORDER BY (lower(title) COLLATE "C"), id LIMIT ?'
-        if postgres
-        else "SELECT id, title FROM items INDEXED BY items_article_title "
+    rows = conn.execute(
+        "SELECT id, title FROM items INDEXED BY items_article_title "
         "WHERE is_article = 1 AND removed = 0 "
         "AND title >= ? COLLATE NOCASE AND title < ? COLLATE NOCASE "
-        "ORDER BY title COLLATE NOCASE LIMIT ?"
-    )
-    for rid, title in conn.execute(prefix_sql, (text, upper, limit)):
-        found[rid] = title
-    words = fts_terms(text, limit=6)
-    if len(found) < limit and words:
-        if postgres:
-            sql = (
-                "SELECT i.id, i.title FROM items i "
-                f"WHERE i.search_doc @@ to_tsquery('{_PG_CONFIG}', ?) "
-                "AND i.is_article = 1 AND i.removed = 0 ORDER BY i.id LIMIT ?"
-            )
-            query = tsquery_text(words, prefix_last=True, label="A")
-        else:
-            # CROSS JOIN: walk the full-text matches and look each item up, never the reverse
-            sql = (
-                "SELECT i.id, i.title FROM items_fts f CROSS JOIN items i ON i.id = f.rowid "
-                "WHERE items_fts MATCH ? AND i.is_article = 1 AND i.removed = 0 LIMIT ?"
-            )
-            query = "title : (" + " ".join(_quoted(words, prefix_last=True)) + ")"
-        for rid, title in conn.execute(sql, (query, limit * 2)):
-            if len(found) >= limit:
-                break
-            found.setdefault(rid, title)
-    return list(found.items())[:limit]
+        "ORDER BY title COLLATE NOCASE LIMIT ?",
+        (text, upper, limit),
+    ).fetchall()
+    if len(rows) < limit and words:
+        # CROSS JOIN: walk the full-text matches and look each item up, never the reverse
+        query = "title : (" + " ".join(_quoted(words, prefix_last=True)) + ")"
+        rows += conn.execute(
+            "SELECT i.id, i.title FROM items_fts f CROSS JOIN items i ON i.id = f.rowid "
+            "WHERE items_fts MATCH ? AND i.is_article = 1 AND i.removed = 0 LIMIT ?",
+            (query, limit * 2),
+        ).fetchall()
+    return [(r[0], r[1]) for r in rows]

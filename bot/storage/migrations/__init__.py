@@ -25,6 +25,7 @@ _TITLES = (
     "sources of every kind, feed polling state, feed entries",
     "leases and claims of several processes, the shared send pacing",
     "term frequencies of the grouping per week (a window of recent items weighs each item)",
+    "search and autocomplete planned from real estimates (PostgreSQL)",
 )
 
 

@@ -14,6 +14,8 @@ splits and lower-cases like ``simple`` and strips diacritics with ``unaccent``, 
 
 from __future__ import annotations
 
+from bot.storage.migrations.postgresql_search import SEARCH_PLANNING
+
 POSTGRESQL_STEPS: tuple[str, ...] = (
     # 1: articles, related coverage, providers, topics, images, files, stories, full-text index
     """
@@ -382,4 +384,5 @@ POSTGRESQL_STEPS: tuple[str, ...] = (
     WHERE EXISTS (SELECT 1 FROM stories)
     ON CONFLICT(name) DO NOTHING;
     """,
+    SEARCH_PLANNING,  # 10: search and autocomplete planned from real estimates
 )

@@ -396,4 +396,10 @@ SQLITE_STEPS: tuple[str, ...] = (
     WHERE EXISTS (SELECT 1 FROM stories)
     ON CONFLICT(name) DO NOTHING;
     """,
+    # 10: nothing on SQLite. PostgreSQL's step turns off its full-text (GIN) index's pending
+    # list (FTS5 has none) and adds statistics of its title key for the planner (SQLite's
+    # autocomplete names its index: INDEXED BY).
+    """
+    SELECT 1;
+    """,
 )
