@@ -223,10 +223,11 @@ class StoryStore(Protocol):
         ...
 
     def postings(
-        self, term: str, lo: datetime | None, hi: datetime | None, limit: int
-    ) -> list[tuple[int, float]]:
-        """(story, centroid weight of ``term``) of up to ``limit`` stories holding ``term`` whose
-        span meets [lo, hi] (any span when they are None), highest story id first."""
+        self, terms: Sequence[str], lo: datetime | None, hi: datetime | None, limit: int
+    ) -> list[list[tuple[int, float]]]:
+        """For each of ``terms`` in order: (story, centroid weight of the term) of up to
+        ``limit`` stories holding it whose span meets [lo, hi] (any span when they are None),
+        highest story id first. (All terms at once: a database store reads them in one query.)"""
         ...
 
     def centroid(self, story: int) -> Centroid:
@@ -377,9 +378,11 @@ class StoryEngine:
         lo = at - s.window if at is not None else None
         hi = at + s.window if at is not None else None
         dots: dict[int, float] = {}
-        for term in terms[: s.search_terms]:
+        searched = terms[: s.search_terms]
+        found = store.postings(searched, lo, hi, s.postings_per_term) if searched else []
+        for term, postings in zip(searched, found, strict=True):
             v = vec[term]
-            for story, weight in store.postings(term, lo, hi, s.postings_per_term):
+            for story, weight in postings:
                 dots[story] = dots.get(story, 0.0) + v * weight
         scored = []
         for story, dot in dots.items():

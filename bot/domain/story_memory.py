@@ -47,6 +47,11 @@ class InMemoryStore:
         return self._items, {t: self._item_df[t] for t in terms if t in self._item_df}
 
     def postings(
+        self, terms: Sequence[str], lo: datetime | None, hi: datetime | None, limit: int
+    ) -> list[list[tuple[int, float]]]:
+        return [self._postings_of(term, lo, hi, limit) for term in terms]
+
+    def _postings_of(
         self, term: str, lo: datetime | None, hi: datetime | None, limit: int
     ) -> list[tuple[int, float]]:
         out: list[tuple[int, float]] = []

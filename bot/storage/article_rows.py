@@ -7,9 +7,10 @@ caller's transaction; used by :mod:`bot.storage.articles` for files and for feed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.domain.models import Article, Provider, RelatedItem, SourceFile
-from bot.storage.dialect import Connection
+from bot.storage.dialect import Connection, insert_rows
 
 _CHUNK = 500  # sqlite's default limit on host parameters is 32766; stay far below it
 
@@ -22,15 +23,100 @@ def _version_key(article: Article, mtime_ns: int) -> str:
     return f"{_ts(article.published_at):012d}:{mtime_ns:020d}"
 
 
+_UNKNOWN: Any = object()  # not read ahead: ask the database
+
+
 class _Lookups:
     """Per-batch caches: providers and topics (both tiny tables), and the ids of article rows
-    (related lists mostly name other articles, whose rows a related item never overwrites)."""
+    (related lists mostly name other articles, whose rows a related item never overwrites).
+
+    :meth:`prefetch` reads ahead, in a handful of queries for the whole batch, what writing
+    each file would otherwise ask the database one query at a time (its previous article, the
+    stored row of its url, that row's topics and images, the batch's providers and topics): a
+    round trip each on PostgreSQL. A read-ahead entry stands for the database only until the
+    batch writes what it describes, so every write here first drops the entries it changes
+    (:meth:`forget_url` and the ``pop`` calls); a file undone by its savepoint drops them all
+    (:meth:`forget_all`)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.providers: dict[str, int] = {}
         self.topics: dict[str, int] = {}
         self.articles: dict[str, int] = {}
+        self.stored_providers: dict[str, tuple[int, str]] = {}  # key -> (id, name) as read
+        self.previous: dict[str, int | None] = {}  # file path -> item id of its files row
+        self.rows: dict[str, Any] = {}  # url -> items row (None: no row)
+        self.item_topics: dict[int, list[int]] = {}
+        self.item_images: dict[int, list[tuple]] = {}
+
+    def prefetch(self, files: Sequence[tuple[str, Article]]) -> None:
+        """Read ahead for the batch's ``(path, article)`` pairs (see the class docstring)."""
+        conn = self.conn
+        providers = {
+            (p.domain or p.name).casefold()
+            for _, a in files
+            for p in (a.provider, *(r.provider for r in a.related))
+            if p is not None
+        }
+        for key, provider_id, name in _select_in(
+            conn, "SELECT key, id, name FROM providers WHERE key IN ({})", sorted(providers)
+        ):
+            self.stored_providers[key] = (provider_id, name)
+        topics = sorted({t.casefold() for _, a in files for t in a.topics})
+        self.topics.update(_select_in(conn, "SELECT key, id FROM topics WHERE key IN ({})", topics))
+        paths = [path for path, _ in files]
+        self.previous.update(dict.fromkeys(paths))
+        self.previous.update(
+            _select_in(conn, "SELECT path, item_id FROM files WHERE path IN ({})", paths)
+        )
+        urls = list(dict.fromkeys(a.url for _, a in files))
+        self.rows.update(dict.fromkeys(urls))
+        for row in _select_in(
+            conn,
+            f"SELECT url, id, is_article, version_key, {_ARTICLE_FIELDS} FROM items "
+            "WHERE url IN ({})",
+            urls,
+        ):
+            self.rows[row[0]] = tuple(row[1:])
+        ids = sorted(row[0] for row in self.rows.values() if row is not None)
+        self.item_topics.update((i, []) for i in ids)
+        self.item_images.update((i, []) for i in ids)
+        for item_id, topic_id in _select_in(
+            conn,
+            "SELECT item_id, topic_id FROM item_topics WHERE item_id IN ({}) "
+            "ORDER BY item_id, topic_id",
+            ids,
+        ):
+            self.item_topics[item_id].append(topic_id)
+        for row in _select_in(
+            conn,
+            "SELECT item_id, position, url, width, height FROM images WHERE item_id IN ({}) "
+            "ORDER BY item_id, position",
+            ids,
+        ):
+            self.item_images[row[0]].append(tuple(row))
+
+    def forget_url(self, url: str) -> None:
+        self.rows.pop(url, None)
+
+    def forget_item(self, item_id: int) -> None:
+        """The row of ``item_id`` changes (whatever its url)."""
+        for url in [u for u, row in self.rows.items() if row is not None and row[0] == item_id]:
+            del self.rows[url]
+
+    def forget_all(self) -> None:
+        """Statements were undone (a savepoint rolled back): nothing read or written before is
+        known to hold any more; ask the database again."""
+        for cache in (
+            self.providers,
+            self.topics,
+            self.stored_providers,
+            self.previous,
+            self.rows,
+            self.item_topics,
+            self.item_images,
+        ):
+            cache.clear()
 
     def provider_id(self, provider: Provider | None) -> int | None:
         if provider is None:
@@ -38,6 +124,10 @@ class _Lookups:
         key = (provider.domain or provider.name).casefold()
         found = self.providers.get(key)
         if found is None:
+            stored = self.stored_providers.pop(key, None)
+            if stored is not None and stored[1] == provider.name:
+                found = self.providers[key] = stored[0]  # the upsert would change nothing
+                return found
             row = self.conn.execute(
                 "INSERT INTO providers(key, name, domain) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET name = excluded.name "
@@ -62,6 +152,15 @@ class _Lookups:
                 row = self.conn.execute("SELECT id FROM topics WHERE key = ?", (key,)).fetchone()
             found = self.topics[key] = row[0]
         return found
+
+
+def _select_in(conn: Connection, sql: str, keys: Sequence[Any]) -> list[Any]:
+    """Rows of ``sql`` (its ``IN ({})`` filled with placeholders) for ``keys``, in chunks."""
+    rows: list[Any] = []
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        rows.extend(conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+    return rows
 
 
 _ARTICLE_FIELDS = (
@@ -107,17 +206,20 @@ def _upsert_article(
         int(article.removed),
     )
     version = _version_key(article, mtime_ns)
-    row = conn.execute(
-        f"SELECT id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url = ?",
-        (article.url,),
-    ).fetchone()
+    row = lookups.rows.pop(article.url, _UNKNOWN)  # this call may write the row: forget it
+    if row is _UNKNOWN:
+        row = conn.execute(
+            f"SELECT id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url = ?",
+            (article.url,),
+        ).fetchone()
     if row is None:
         (item_id,) = conn.execute(
             f"INSERT INTO items(url, {_ARTICLE_FIELDS}, is_article, version_key, first_seen_at, "
             "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?) RETURNING id",
             (article.url, *values, version, now, now),
         ).fetchone()
-        outcome = "new"
+        _replace_topics_and_images(conn, lookups, item_id, article, new_row=True)
+        return item_id, "new"
     else:
         item_id, is_article, old_version = row[0], row[1], row[2]
         if (
@@ -152,36 +254,51 @@ def _upsert_article(
 
 
 def _replace_topics_and_images(
-    conn: Connection, lookups: _Lookups, item_id: int, article: Article
+    conn: Connection, lookups: _Lookups, item_id: int, article: Article, *, new_row: bool = False
 ) -> None:
+    """Store the article's topics and images where they differ from the stored ones (none for
+    a ``new_row``: a row just inserted has none to read)."""
     topic_ids = sorted({lookups.topic_id(t) for t in article.topics})
-    old_topics = [
-        r[0]
-        for r in conn.execute(
-            "SELECT topic_id FROM item_topics WHERE item_id = ? ORDER BY topic_id", (item_id,)
-        )
-    ]
+    old_topics = [] if new_row else lookups.item_topics.pop(item_id, None)
+    if old_topics is None:
+        old_topics = [
+            r[0]
+            for r in conn.execute(
+                "SELECT topic_id FROM item_topics WHERE item_id = ? ORDER BY topic_id", (item_id,)
+            )
+        ]
     if old_topics != topic_ids:
         conn.execute("DELETE FROM item_topics WHERE item_id = ?", (item_id,))
-        conn.executemany(
-            "INSERT INTO item_topics(item_id, topic_id) VALUES (?, ?)",
+        insert_rows(
+            conn,
+            "INSERT INTO item_topics(item_id, topic_id)",
+            ("bigint", "bigint"),
             [(item_id, t) for t in topic_ids],
         )
     images = [(item_id, i, im.url, im.width, im.height) for i, im in enumerate(article.images)]
-    old_images = [
-        tuple(r)
-        for r in conn.execute(
-            "SELECT item_id, position, url, width, height FROM images WHERE item_id = ? "
-            "ORDER BY position",
-            (item_id,),
-        )
-    ]
+    old_images = [] if new_row else lookups.item_images.pop(item_id, None)
+    if old_images is None:
+        old_images = [
+            tuple(r)
+            for r in conn.execute(
+                "SELECT item_id, position, url, width, height FROM images WHERE item_id = ? "
+                "ORDER BY position",
+                (item_id,),
+            )
+        ]
     if old_images != images:
         conn.execute("DELETE FROM images WHERE item_id = ?", (item_id,))
-        conn.executemany(
-            "INSERT INTO images(item_id, position, url, width, height) VALUES (?, ?, ?, ?, ?)",
+        insert_rows(
+            conn,
+            "INSERT INTO images(item_id, position, url, width, height)",
+            ("bigint", "integer", "text", "integer", "integer"),
             images,
         )
+
+
+_RELATED_TYPES = (
+    "text", "text", "text", "bigint", "bigint", "integer", "text", "text", "bigint", "bigint"
+)  # fmt: skip
 
 
 def _upsert_related(
@@ -191,6 +308,7 @@ def _upsert_related(
     ids: dict[str, int] = {}
     unknown = []
     for url in items:
+        lookups.forget_url(url)  # its row may be written below
         known = lookups.articles.get(url)
         if known is None:
             unknown.append(url)
@@ -217,9 +335,12 @@ def _upsert_related(
     ]
     if not rows:
         return ids
-    conn.executemany(
+    insert_rows(
+        conn,
         "INSERT INTO items(url, title, excerpt, published_at, provider_id, quality, image_url, "
-        "type, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+        "type, first_seen_at, updated_at)",
+        _RELATED_TYPES,
+        rows,
         "ON CONFLICT(url) DO UPDATE SET title=excluded.title, excerpt=excluded.excerpt, "
         "published_at=excluded.published_at, provider_id=excluded.provider_id, "
         "quality=excluded.quality, image_url=excluded.image_url, type=excluded.type, "
@@ -230,7 +351,6 @@ def _upsert_related(
         "OR items.published_at IS DISTINCT FROM excluded.published_at "
         "OR items.provider_id IS DISTINCT FROM excluded.provider_id "
         "OR items.image_url IS DISTINCT FROM excluded.image_url)",
-        rows,
     )
     ids.update(ids_for_urls(conn, [row[0] for row in rows]))
     return ids

@@ -26,7 +26,7 @@ from bot.storage.article_rows import (
     _version_key,
     ids_for_urls,
 )
-from bot.storage.dialect import Connection
+from bot.storage.dialect import Connection, insert_rows, pipelined
 from bot.storage.stories import StoryGrouper
 
 __all__ = [
@@ -138,7 +138,11 @@ def _record_file(
     return file_id
 
 
-def _previous_item(conn: Connection, path: str) -> int | None:
+def _previous_item(conn: Connection, lookups: _Lookups, path: str) -> int | None:
+    """The article the files row of ``path`` holds (read ahead for the batch: the row is
+    written right after this, so the read-ahead entry is used once)."""
+    if path in lookups.previous:
+        return lookups.previous.pop(path)
     row = conn.execute("SELECT item_id FROM files WHERE path = ?", (path,)).fetchone()
     return None if row is None else row[0]
 
@@ -152,10 +156,10 @@ def _hide_if_orphaned(conn: Connection, item_id: int, path: str) -> bool:
     if other is not None:
         return False
     hidden = conn.execute(
-        "UPDATE items SET removed = 1 WHERE id = ? AND is_article = 1 AND removed = 0",
+        "UPDATE items SET removed = 1 WHERE id = ? AND is_article = 1 AND removed = 0 RETURNING id",
         (item_id,),
-    )
-    return hidden.rowcount > 0
+    ).fetchone()
+    return hidden is not None
 
 
 def _store_reason(err: Exception) -> str:
@@ -181,29 +185,35 @@ def write_batch(
         # the result does not depend on where batch boundaries fall: a re-run after a crash ends
         # with the same content as an uninterrupted run.
         grouper = grouper_factory(conn, now)
+        lookups.prefetch([(s.path, p.article) for s, p, _ in entries if p is not None])
         for source, parsed, error in entries:
             if parsed is None:
                 reason = error or "unreadable"
+                lookups.previous.pop(source.path, None)
                 _record_file(conn, source, None, reason, (), now)
                 outcome.rejected.append((source.path, reason))
                 continue
-            conn.execute("SAVEPOINT newsbot_file")
             try:
-                result, links = _write_one(conn, lookups, grouper, source, parsed, now)
+                # one round trip per statement whose result is read, not per statement
+                with pipelined(conn):
+                    conn.execute("SAVEPOINT newsbot_file")
+                    result, links = _write_one(conn, lookups, grouper, source, parsed, now)
+                    conn.execute("RELEASE newsbot_file")
             except _file_errors() as err:
                 # this file only: undo its rows, record why, go on with the batch
                 conn.execute("ROLLBACK TO newsbot_file")
                 conn.execute("RELEASE newsbot_file")
+                lookups.forget_all()  # what it read ahead or cached may have been undone
                 reason = _store_reason(err)
                 _record_file(conn, source, None, reason, (), now)
                 outcome.rejected.append((source.path, reason))
                 lookups.articles.pop(parsed.article.url, None)
                 continue
-            conn.execute("RELEASE newsbot_file")
             setattr(outcome, result, getattr(outcome, result) + 1)
             outcome.related += links
             outcome.warnings.extend((source.path, w) for w in parsed.warnings)
-        grouper.flush()
+        with pipelined(conn):
+            grouper.flush()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -225,17 +235,15 @@ def _write_one(
     Returns the outcome ('new' | 'updated' | 'unchanged') and the number of links written.
     """
     article = parsed.article
-    previous = _previous_item(conn, source.path)
+    previous = _previous_item(conn, lookups, source.path)
     item_id, result = _upsert_article(conn, lookups, article, source, now)
     lookups.articles[article.url] = item_id
     version = _version_key(article, source.mtime_ns)
     file_id = _record_file(conn, source, item_id, None, parsed.warnings, now, version)
-    if (
-        previous is not None
-        and previous != item_id
-        and _hide_if_orphaned(conn, previous, source.path)
-    ):
-        grouper.refresh_removed([previous])
+    if previous is not None and previous != item_id:
+        lookups.forget_item(previous)  # its row may be hidden now
+        if _hide_if_orphaned(conn, previous, source.path):
+            grouper.refresh_removed([previous])
     related = {r.url: r for r in article.related}
     related_ids = _upsert_related(conn, lookups, related, now) if related else {}
     conn.execute("DELETE FROM links WHERE file_id = ?", (file_id,))
@@ -244,10 +252,12 @@ def _write_one(
         for position, r in enumerate(article.related)
         if related_ids[r.url] != item_id
     ]
-    conn.executemany(
-        "INSERT INTO links(file_id, src_id, dst_id, position) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
+    insert_rows(
+        conn,
+        "INSERT INTO links(file_id, src_id, dst_id, position)",
+        ("bigint", "bigint", "bigint", "integer"),
         link_rows,
+        "ON CONFLICT DO NOTHING",
     )
     if article.removed:
         grouper.refresh_removed([item_id])

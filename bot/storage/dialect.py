@@ -13,8 +13,8 @@ A *target* names a database: a SQLite path, ``:memory:``, ``sqlite:///abs/path``
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -36,12 +36,14 @@ __all__ = [
     "dialect",
     "display_target",
     "greatest_sql",
+    "insert_rows",
     "is_postgres",
     "least_sql",
     "lock_stories",
     "nocase_key",
     "nocase_param",
     "parse_target",
+    "pipelined",
     "redact",
 ]
 
@@ -75,6 +77,41 @@ def greatest_sql(conn: Any, a: str, b: str) -> str:
 def least_sql(conn: Any, a: str, b: str) -> str:
     """SQL for the smaller of two non-NULL expressions (scalar ``min`` / ``least``)."""
     return f"least({a}, {b})" if is_postgres(conn) else f"min({a}, {b})"
+
+
+def pipelined(conn: Any) -> AbstractContextManager[Any]:
+    """A block whose statements need not each wait for the server: on PostgreSQL the
+    adapter's pipeline mode (:meth:`bot.storage.pg.PgConnection.pipeline`; a round trip only
+    where a result is read, and one at the end of the block, which raises the first error of
+    any statement in it), on SQLite nothing (a statement is a function call there). Inside,
+    read results with ``fetchone``/``fetchall``/iteration, never ``rowcount``."""
+    return conn.pipeline() if is_postgres(conn) else nullcontext()
+
+
+def insert_rows(
+    conn: Any,
+    insert: str,
+    types: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict: str = "",
+) -> None:
+    """``insert`` (``INSERT INTO t(a, b)``) of every row of ``rows``, then ``conflict`` (an
+    ``ON CONFLICT ...`` clause, or nothing), as ONE statement on PostgreSQL: the rows go as one
+    array per column (``types``: the columns' PostgreSQL types) through ``unnest``, in order,
+    where an ``executemany`` would run a statement per row on the server. SQLite runs the
+    ``executemany`` (a statement is a function call there). In one statement a row cannot
+    update what an earlier row of it wrote: give an ``ON CONFLICT DO UPDATE`` distinct keys."""
+    if not rows:
+        return
+    if is_postgres(conn):
+        arrays = ", ".join(f"CAST(? AS {t}[])" for t in types)
+        conn.execute(
+            f"{insert} SELECT * FROM unnest({arrays}) {conflict}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+    else:
+        marks = ", ".join("?" * len(types))
+        conn.executemany(f"{insert} VALUES ({marks}) {conflict}", rows)
 
 
 # The advisory lock key every story-grouping transaction holds on PostgreSQL ("stories").

@@ -31,8 +31,10 @@ from datetime import UTC, datetime
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
 from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector, cosine
-from bot.storage.dialect import lock_stories
+from bot.storage.dialect import insert_rows, lock_stories
 from bot.storage.story_aggregates import refresh_stories
+
+_TERM_TYPES = ("text", "bigint", "double precision")
 
 
 def _dt(ts: int | None) -> datetime | None:
@@ -99,20 +101,31 @@ class SqliteStore:
         return self._items, {t: self._item_df[t] for t in terms if self._item_df.get(t)}
 
     def postings(
-        self, term: str, lo: datetime | None, hi: datetime | None, limit: int
-    ) -> list[tuple[int, float]]:
-        rows = self.conn.execute(
-            "SELECT t.story_id, t.weight, s.norm2, s.size, s.span_first, s.span_last "
-            "FROM story_terms t JOIN stories s ON s.id = t.story_id WHERE t.term = ? "
+        self, terms: Sequence[str], lo: datetime | None, hi: datetime | None, limit: int
+    ) -> list[list[tuple[int, float]]]:
+        """Every term's postings in ONE query (one round trip on PostgreSQL, not one a term)."""
+        if not terms:
+            return []
+        # each term's newest ``limit`` stories meeting the window; n tags the term's rows
+        one = (
+            "SELECT * FROM (SELECT {n} AS n, t.story_id, t.weight, s.norm2, s.size, "
+            "s.span_first, s.span_last FROM story_terms t JOIN stories s ON s.id = t.story_id "
+            "WHERE t.term = ? "
             "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
             "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
-            "ORDER BY t.story_id DESC LIMIT ?",
-            (term, _ts(lo), _ts(lo), _ts(hi), _ts(hi), limit),
-        ).fetchall()
-        for story, _, norm2, size, first, last in rows:
+            "ORDER BY t.story_id DESC LIMIT ?) AS p{n}"
+        )
+        sql = " UNION ALL ".join(one.format(n=n) for n in range(len(terms)))
+        lo_ts, hi_ts = _ts(lo), _ts(hi)
+        params = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
+        out: list[list[tuple[int, float]]] = [[] for _ in terms]
+        for n, story, weight, norm2, size, first, last in self.conn.execute(
+            sql + " ORDER BY 1, 2 DESC", params
+        ).fetchall():
             if story not in self._heads:
                 self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
-        return [(r[0], r[1]) for r in rows]
+            out[n].append((story, weight))
+        return out
 
     def head(self, story: int) -> Centroid:
         c = self._heads.get(story)
@@ -163,14 +176,22 @@ class SqliteStore:
             story = self._moved[story]
         return story
 
+    def remember_stories(self, rows: Iterable[tuple[int, int | None]]) -> None:
+        """(item, story id as just read from ``items``) pairs: later ``story_of`` calls for
+        these items need no query of their own."""
+        for item, story in rows:
+            self._item_story.setdefault(item, story)
+
     # -- writes -------------------------------------------------------------------------------
     def write_stats(self) -> None:
         """Write the pending term frequencies and counters (before the transaction commits)."""
-        self.conn.executemany(
-            "INSERT INTO term_stats(term, stories, items) VALUES (?, ?, ?) "
+        insert_rows(
+            self.conn,
+            "INSERT INTO term_stats(term, stories, items)",
+            ("text", "bigint", "bigint"),
+            [(t, d[0], d[1]) for t, d in self._stat_delta.items() if d != [0, 0]],
             "ON CONFLICT(term) DO UPDATE SET stories = term_stats.stories + excluded.stories, "
             "items = term_stats.items + excluded.items",
-            [(t, d[0], d[1]) for t, d in self._stat_delta.items() if d != [0, 0]],
         )
         held, items = self._ids_delta
         if self._last_id is not None or held or items:
@@ -216,11 +237,13 @@ class SqliteStore:
         old = self._weights_for(story, list(vec)) if vec else {}
         dot = sum(old[t] * v for t, v in vec.items() if t in old)
         new_terms = [t for t in vec if t not in old]
-        conn.executemany(
-            "INSERT INTO story_terms(term, story_id, weight) VALUES (?, ?, ?) "
+        insert_rows(
+            conn,
+            "INSERT INTO story_terms(term, story_id, weight)",
+            _TERM_TYPES,
+            [(t, story, v) for t, v in vec.items()],
             "ON CONFLICT(term, story_id) DO UPDATE SET "
             "weight = story_terms.weight + excluded.weight",
-            [(t, story, v) for t, v in vec.items()],
         )
         items, _ = self.item_dfs(vec)
         for t in vec:
@@ -267,10 +290,12 @@ class SqliteStore:
                 dot += old * v
                 k.weights[t] = old + v
                 both.append(t)
-        conn.executemany(
-            "INSERT INTO story_terms(term, story_id, weight) VALUES (?, ?, ?) "
-            "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
+        insert_rows(
+            conn,
+            "INSERT INTO story_terms(term, story_id, weight)",
+            _TERM_TYPES,
             [(t, keep, k.weights[t]) for t in g.weights],
+            "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
         )
         for t in both:
             self._df[t] -= 1
@@ -333,6 +358,7 @@ class StoryGrouper:
                 (item_id, *related),
             )
         }
+        self.store.remember_stories((item, row[0]) for item, row in rows.items())
         _, title, excerpt, published = rows[item_id]
         at = _dt(published)
         linked = {rows[r][0] for r in related if rows[r][0] is not None}
