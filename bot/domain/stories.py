@@ -223,11 +223,19 @@ class StoryStore(Protocol):
         ...
 
     def postings(
-        self, terms: Sequence[str], lo: datetime | None, hi: datetime | None, limit: int
+        self,
+        terms: Sequence[str],
+        lo: datetime | None,
+        hi: datetime | None,
+        limit: int,
+        vector: Collection[str] = (),
     ) -> list[list[tuple[int, float]]]:
         """For each of ``terms`` in order: (story, centroid weight of the term) of up to
         ``limit`` stories holding it whose span meets [lo, hi] (any span when they are None),
-        highest story id first. (All terms at once: a database store reads them in one query.)"""
+        highest story id first. (All terms at once: a database store reads them in one query.)
+        ``vector``: every term of the item searched for; a store may read the candidates'
+        weights of them in the same query (the engine asks for them next: to add the item to
+        the story it joins, to compare the story it starts with the others)."""
         ...
 
     def centroid(self, story: int) -> Centroid:
@@ -379,7 +387,7 @@ class StoryEngine:
         hi = at + s.window if at is not None else None
         dots: dict[int, float] = {}
         searched = terms[: s.search_terms]
-        found = store.postings(searched, lo, hi, s.postings_per_term) if searched else []
+        found = store.postings(searched, lo, hi, s.postings_per_term, vec) if searched else []
         for term, postings in zip(searched, found, strict=True):
             v = vec[term]
             for story, weight in postings:

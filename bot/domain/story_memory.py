@@ -6,7 +6,7 @@ SQLite, on a list of documents in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,7 +47,12 @@ class InMemoryStore:
         return self._items, {t: self._item_df[t] for t in terms if t in self._item_df}
 
     def postings(
-        self, terms: Sequence[str], lo: datetime | None, hi: datetime | None, limit: int
+        self,
+        terms: Sequence[str],
+        lo: datetime | None,
+        hi: datetime | None,
+        limit: int,
+        vector: Collection[str] = (),
     ) -> list[list[tuple[int, float]]]:
         return [self._postings_of(term, lo, hi, limit) for term in terms]
 

@@ -314,9 +314,12 @@ def _upsert_related(
             unknown.append(url)
         else:
             ids[url] = known
+    stored: dict[str, int] = {}  # related rows already there: the upsert keeps their ids
     for url, (item_id, is_article) in _rows_for_urls(conn, unknown).items():
         if is_article:
             ids[url] = lookups.articles[url] = item_id
+        else:
+            stored[url] = item_id
     rows = [
         (
             url,
@@ -335,7 +338,7 @@ def _upsert_related(
     ]
     if not rows:
         return ids
-    insert_rows(
+    written = insert_rows(
         conn,
         "INSERT INTO items(url, title, excerpt, published_at, provider_id, quality, image_url, "
         "type, first_seen_at, updated_at)",
@@ -351,8 +354,11 @@ def _upsert_related(
         "OR items.published_at IS DISTINCT FROM excluded.published_at "
         "OR items.provider_id IS DISTINCT FROM excluded.provider_id "
         "OR items.image_url IS DISTINCT FROM excluded.image_url)",
+        returning="url, id",
     )
-    ids.update(ids_for_urls(conn, [row[0] for row in rows]))
+    ids.update(stored)
+    ids.update(written or ())
+    ids.update(ids_for_urls(conn, [row[0] for row in rows if row[0] not in ids]))
     return ids
 
 

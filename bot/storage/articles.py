@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.domain.models import Article, ParsedArticle, SourceFile
@@ -26,7 +26,7 @@ from bot.storage.article_rows import (
     _version_key,
     ids_for_urls,
 )
-from bot.storage.dialect import Connection, insert_rows, pipelined
+from bot.storage.dialect import Connection, insert_rows, is_postgres, pipelined
 from bot.storage.stories import StoryGrouper
 
 __all__ = [
@@ -116,7 +116,23 @@ def _record_file(
     now: int,
     version: str | None = None,
 ) -> int:
-    (file_id,) = conn.execute(
+    return _file_row(conn, source, item_id, error, warnings, now, version)()
+
+
+def _file_row(
+    conn: Connection,
+    source: SourceFile,
+    item_id: int | None,
+    error: str | None,
+    warnings: Sequence[str],
+    now: int,
+    version: str | None,
+) -> Callable[[], int]:
+    """Upsert the files row of ``source``; returns what gives its id. On PostgreSQL the id is
+    read when asked for: call it late in a pipelined block, so that the statements sent after
+    the upsert go out before the round trip (SQLite reads it at once: a statement with
+    ``RETURNING`` is not left half-read there)."""
+    cursor = conn.execute(
         "INSERT INTO files(path, size, mtime_ns, digest, item_id, error, warnings, ingested_at, "
         "version_key) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
         "size=excluded.size, mtime_ns=excluded.mtime_ns, digest=excluded.digest, "
@@ -134,8 +150,11 @@ def _record_file(
             now,
             version,
         ),
-    ).fetchone()
-    return file_id
+    )
+    if is_postgres(conn):
+        return lambda: cursor.fetchone()[0]
+    (file_id,) = cursor.fetchone()
+    return lambda: file_id
 
 
 def _previous_item(conn: Connection, lookups: _Lookups, path: str) -> int | None:
@@ -185,7 +204,9 @@ def write_batch(
         # the result does not depend on where batch boundaries fall: a re-run after a crash ends
         # with the same content as an uninterrupted run.
         grouper = grouper_factory(conn, now)
-        lookups.prefetch([(s.path, p.article) for s, p, _ in entries if p is not None])
+        parsed_files = [(s.path, p.article) for s, p, _ in entries if p is not None]
+        lookups.prefetch(parsed_files)
+        grouper.read_ahead([a for _, a in parsed_files if not a.removed])
         for source, parsed, error in entries:
             if parsed is None:
                 reason = error or "unreadable"
@@ -239,13 +260,14 @@ def _write_one(
     item_id, result = _upsert_article(conn, lookups, article, source, now)
     lookups.articles[article.url] = item_id
     version = _version_key(article, source.mtime_ns)
-    file_id = _record_file(conn, source, item_id, None, parsed.warnings, now, version)
+    file_row = _file_row(conn, source, item_id, None, parsed.warnings, now, version)
     if previous is not None and previous != item_id:
         lookups.forget_item(previous)  # its row may be hidden now
         if _hide_if_orphaned(conn, previous, source.path):
             grouper.refresh_removed([previous])
     related = {r.url: r for r in article.related}
     related_ids = _upsert_related(conn, lookups, related, now) if related else {}
+    file_id = file_row()
     conn.execute("DELETE FROM links WHERE file_id = ?", (file_id,))
     link_rows = [
         (file_id, item_id, related_ids[r.url], position)

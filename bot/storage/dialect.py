@@ -94,24 +94,31 @@ def insert_rows(
     types: Sequence[str],
     rows: Sequence[Sequence[Any]],
     conflict: str = "",
-) -> None:
+    *,
+    returning: str = "",
+) -> list[Any] | None:
     """``insert`` (``INSERT INTO t(a, b)``) of every row of ``rows``, then ``conflict`` (an
     ``ON CONFLICT ...`` clause, or nothing), as ONE statement on PostgreSQL: the rows go as one
     array per column (``types``: the columns' PostgreSQL types) through ``unnest``, in order,
     where an ``executemany`` would run a statement per row on the server. SQLite runs the
     ``executemany`` (a statement is a function call there). In one statement a row cannot
-    update what an earlier row of it wrote: give an ``ON CONFLICT DO UPDATE`` distinct keys."""
+    update what an earlier row of it wrote: give an ``ON CONFLICT DO UPDATE`` distinct keys.
+
+    ``returning`` (columns): PostgreSQL returns those of the rows the statement inserted or
+    updated; SQLite (an ``executemany``) returns None: read what is needed after."""
     if not rows:
-        return
+        return [] if returning else None
     if is_postgres(conn):
         arrays = ", ".join(f"CAST(? AS {t}[])" for t in types)
-        conn.execute(
-            f"{insert} SELECT * FROM unnest({arrays}) {conflict}",
+        cursor = conn.execute(
+            f"{insert} SELECT * FROM unnest({arrays}) {conflict}"
+            + (f" RETURNING {returning}" if returning else ""),
             [list(column) for column in zip(*rows, strict=True)],
         )
-    else:
-        marks = ", ".join("?" * len(types))
-        conn.executemany(f"{insert} VALUES ({marks}) {conflict}", rows)
+        return cursor.fetchall() if returning else None
+    marks = ", ".join("?" * len(types))
+    conn.executemany(f"{insert} VALUES ({marks}) {conflict}", rows)
+    return None
 
 
 # The advisory lock key every story-grouping transaction holds on PostgreSQL ("stories").

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
-from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector, cosine
-from bot.storage.dialect import insert_rows, lock_stories
+from bot.domain.stories import Centroid, StoryEngine, StorySettings, Vector, cosine, item_terms
+from bot.storage.dialect import insert_rows, is_postgres, lock_stories
 from bot.storage.story_aggregates import refresh_stories
 
 _TERM_TYPES = ("text", "bigint", "double precision")
@@ -68,6 +68,11 @@ class SqliteStore:
         self._stat_delta: dict[str, list[int]] = {}  # term -> [stories, items] not yet written
         self._last_id: int | None = None
         self._ids_delta = [0, 0]  # held, items not yet written
+        # PostgreSQL, where a query is a round trip: the candidates of the item being grouped,
+        # with their weights of its terms, read with its postings (story -> (terms, weights));
+        # kept exact through add() and dropped by merge(), cleared for the next item
+        self._read_ahead = is_postgres(conn)
+        self._partial: dict[int, tuple[frozenset[str], dict[str, float]]] = {}
 
     # -- reads --------------------------------------------------------------------------------
     def stories(self) -> int:
@@ -101,9 +106,16 @@ class SqliteStore:
         return self._items, {t: self._item_df[t] for t in terms if self._item_df.get(t)}
 
     def postings(
-        self, terms: Sequence[str], lo: datetime | None, hi: datetime | None, limit: int
+        self,
+        terms: Sequence[str],
+        lo: datetime | None,
+        hi: datetime | None,
+        limit: int,
+        vector: Collection[str] = (),
     ) -> list[list[tuple[int, float]]]:
-        """Every term's postings in ONE query (one round trip on PostgreSQL, not one a term)."""
+        """Every term's postings in ONE query (one round trip on PostgreSQL, not one a term);
+        on PostgreSQL the same query reads the candidates' weights of every ``vector`` term."""
+        self._partial.clear()
         if not terms:
             return []
         # each term's newest ``limit`` stories meeting the window; n tags the term's rows
@@ -117,14 +129,33 @@ class SqliteStore:
         )
         sql = " UNION ALL ".join(one.format(n=n) for n in range(len(terms)))
         lo_ts, hi_ts = _ts(lo), _ts(hi)
-        params = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
+        params: list = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
+        covered = frozenset(vector) if self._read_ahead else frozenset()
+        if covered:
+            # n = -1: (story, weight, term) of the candidates' weights of the item's terms
+            sql = (
+                f"WITH p AS ({sql}) SELECT n, story_id, weight, norm2, size, span_first, "
+                "span_last, NULL AS term FROM p UNION ALL SELECT -1, t.story_id, t.weight, "
+                "NULL, NULL, NULL, NULL, t.term FROM story_terms t WHERE t.story_id IN "
+                f"(SELECT story_id FROM p) AND t.term IN ({_marks(len(covered))})"
+            )
+            params += sorted(covered)
+        else:
+            sql = f"SELECT *, NULL FROM ({sql}) AS p"
         out: list[list[tuple[int, float]]] = [[] for _ in terms]
-        for n, story, weight, norm2, size, first, last in self.conn.execute(
+        weights: dict[int, dict[str, float]] = {}
+        for n, story, weight, norm2, size, first, last, term in self.conn.execute(
             sql + " ORDER BY 1, 2 DESC", params
         ).fetchall():
+            if n < 0:
+                weights.setdefault(story, {})[term] = weight
+                continue
             if story not in self._heads:
                 self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
             out[n].append((story, weight))
+            weights.setdefault(story, {})
+        if covered:
+            self._partial = {story: (covered, w) for story, w in weights.items()}
         return out
 
     def head(self, story: int) -> Centroid:
@@ -223,6 +254,9 @@ class SqliteStore:
         c = self.head(story)
         if story in self._full:
             return {t: c.weights[t] for t in terms if t in c.weights}
+        partial = self._partial.get(story)
+        if partial is not None and partial[0].issuperset(terms):
+            return {t: partial[1][t] for t in terms if t in partial[1]}
         return dict(
             self.conn.execute(
                 f"SELECT term, weight FROM story_terms WHERE story_id = ? "
@@ -259,6 +293,11 @@ class SqliteStore:
         if story in self._full:
             for t, v in vec.items():
                 c.weights[t] = c.weights.get(t, 0.0) + v
+        partial = self._partial.get(story)
+        if partial is not None:  # kept exact: the same sums as the database's
+            for t, v in vec.items():
+                if t in partial[0]:
+                    partial[1][t] = partial[1].get(t, 0.0) + v
         c.norm2 += 2 * dot + sum(v * v for v in vec.values())
         c.size += 1
         if at is not None:
@@ -318,6 +357,8 @@ class SqliteStore:
         self._ids_delta[0] -= 1
         self._held = held - 1
         self._heads.pop(gone, None)
+        self._partial.pop(gone, None)
+        self._partial.pop(keep, None)
         self._moved[gone] = keep
         self._full.discard(gone)
         self.touched.discard(gone)
@@ -342,6 +383,19 @@ class StoryGrouper:
         self.store = SqliteStore(conn, now)
         self.engine = StoryEngine(self.store, self.settings)
         self.dirty = self.store.touched
+
+    def read_ahead(self, articles: Sequence[Article]) -> None:
+        """PostgreSQL: read the term frequencies of every item the batch will group in a few
+        queries, not one query per item (a round trip each there; SQLite reads as it goes)."""
+        if not self.store._read_ahead:
+            return
+        terms: set[str] = set()
+        for a in articles:
+            terms.update(item_terms(a.title, a.excerpt, self.settings))
+            for r in a.related:
+                terms.update(item_terms(r.title, r.excerpt, self.settings))
+        self.store.item_dfs(sorted(terms))
+        self.store.stories()
 
     def add_article(self, item_id: int, article: Article, related_ids: Mapping[str, int]) -> int:
         """Group an article and the entries of its related list; the article's story."""
