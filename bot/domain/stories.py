@@ -229,13 +229,15 @@ class StoryStore(Protocol):
         hi: datetime | None,
         limit: int,
         vector: Collection[str] = (),
+        linked: Collection[int] = (),
     ) -> list[list[tuple[int, float]]]:
         """For each of ``terms`` in order: (story, centroid weight of the term) of up to
         ``limit`` stories holding it whose span meets [lo, hi] (any span when they are None),
         highest story id first. (All terms at once: a database store reads them in one query.)
-        ``vector``: every term of the item searched for; a store may read the candidates'
-        weights of them in the same query (the engine asks for them next: to add the item to
-        the story it joins, to compare the story it starts with the others)."""
+        ``vector``: every term of the item searched for, ``linked``: the stories it is linked
+        to; a store may read the weights of those terms in the candidates and the linked
+        stories in the same query (the engine asks for them next: to add the item to the story
+        it joins, to compare the story it starts or joins with the others)."""
         ...
 
     def centroid(self, story: int) -> Centroid:
@@ -305,7 +307,7 @@ class StoryEngine:
             return current
         s = self.settings
         vec, dfs = self._vector_dfs(title, excerpt)
-        scored = self._scored(vec, at, dfs)
+        scored = self._scored(vec, at, dfs, linked)
         slots = slot_terms(title)
         story = None
         cold = self._cold()
@@ -371,7 +373,11 @@ class StoryEngine:
         return span_ok(c.first, c.last, at, at, self.settings)
 
     def _scored(
-        self, vec: Vector, at: datetime | None, dfs: dict[str, int]
+        self,
+        vec: Vector,
+        at: datetime | None,
+        dfs: dict[str, int],
+        linked: Collection[int] = (),
     ) -> list[tuple[float, int]]:
         """Candidate stories by descending cosine with ``vec`` (ties: higher id first);
         ``dfs``: the story frequencies of ``vec``'s terms, as read for ``vec``."""
@@ -387,7 +393,9 @@ class StoryEngine:
         hi = at + s.window if at is not None else None
         dots: dict[int, float] = {}
         searched = terms[: s.search_terms]
-        found = store.postings(searched, lo, hi, s.postings_per_term, vec) if searched else []
+        found = (
+            store.postings(searched, lo, hi, s.postings_per_term, vec, linked) if searched else []
+        )
         for term, postings in zip(searched, found, strict=True):
             v = vec[term]
             for story, weight in postings:

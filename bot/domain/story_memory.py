@@ -53,6 +53,7 @@ class InMemoryStore:
         hi: datetime | None,
         limit: int,
         vector: Collection[str] = (),
+        linked: Collection[int] = (),
     ) -> list[list[tuple[int, float]]]:
         return [self._postings_of(term, lo, hi, limit) for term in terms]
 

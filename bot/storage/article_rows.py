@@ -48,6 +48,8 @@ class _Lookups:
         self.rows: dict[str, Any] = {}  # url -> items row (None: no row)
         self.item_topics: dict[int, list[int]] = {}
         self.item_images: dict[int, list[tuple]] = {}
+        # url -> id of a row that is not an article (None: no row), as read or written here
+        self.related: dict[str, int | None] = {}
 
     def prefetch(self, files: Sequence[tuple[str, Article]]) -> None:
         """Read ahead for the batch's ``(path, article)`` pairs (see the class docstring)."""
@@ -78,6 +80,16 @@ class _Lookups:
             urls,
         ):
             self.rows[row[0]] = tuple(row[1:])
+        related = sorted({r.url for _, a in files for r in a.related} - set(self.rows))
+        self.related.update(dict.fromkeys(related))
+        for url, item_id, is_article in _select_in(
+            conn, "SELECT url, id, is_article FROM items WHERE url IN ({})", related
+        ):
+            if is_article:
+                del self.related[url]
+                self.articles[url] = item_id
+            else:
+                self.related[url] = item_id
         ids = sorted(row[0] for row in self.rows.values() if row is not None)
         self.item_topics.update((i, []) for i in ids)
         self.item_images.update((i, []) for i in ids)
@@ -115,6 +127,7 @@ class _Lookups:
             self.rows,
             self.item_topics,
             self.item_images,
+            self.related,
         ):
             cache.clear()
 
@@ -207,6 +220,10 @@ def _upsert_article(
     )
     version = _version_key(article, mtime_ns)
     row = lookups.rows.pop(article.url, _UNKNOWN)  # this call may write the row: forget it
+    if row is _UNKNOWN and article.url in lookups.related:
+        related_id = lookups.related[article.url]
+        row = None if related_id is None else (related_id, 0, None)  # all a related row needs
+    lookups.related.pop(article.url, None)  # an article's row from now on
     if row is _UNKNOWN:
         row = conn.execute(
             f"SELECT id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url = ?",
@@ -236,7 +253,9 @@ def _upsert_article(
                 "version_key=?, first_seen_at=?, updated_at=? WHERE id=?",
                 (*values, version, now, now, item_id),
             )
-            outcome = "new"
+            # only articles have topics and images: none stored for this row
+            _replace_topics_and_images(conn, lookups, item_id, article, new_row=True)
+            return item_id, "new"
         elif tuple(row[3:]) == values:
             if version != old_version:
                 conn.execute("UPDATE items SET version_key = ? WHERE id = ?", (version, item_id))
@@ -307,14 +326,16 @@ def _upsert_related(
     """Insert related items as rows (an existing article row is never overwritten); url -> id."""
     ids: dict[str, int] = {}
     unknown = []
+    stored: dict[str, int] = {}  # related rows already there: the upsert keeps their ids
     for url in items:
         lookups.forget_url(url)  # its row may be written below
         known = lookups.articles.get(url)
-        if known is None:
-            unknown.append(url)
-        else:
+        if known is not None:
             ids[url] = known
-    stored: dict[str, int] = {}  # related rows already there: the upsert keeps their ids
+        elif url not in lookups.related:
+            unknown.append(url)
+        elif (related_id := lookups.related[url]) is not None:
+            stored[url] = related_id
     for url, (item_id, is_article) in _rows_for_urls(conn, unknown).items():
         if is_article:
             ids[url] = lookups.articles[url] = item_id
@@ -357,8 +378,13 @@ def _upsert_related(
         returning="url, id",
     )
     ids.update(stored)
-    ids.update(written or ())
-    ids.update(ids_for_urls(conn, [row[0] for row in rows if row[0] not in ids]))
+    lookups.related.update(stored)
+    for url, item_id in written or ():  # rows inserted, or related rows updated
+        ids[url] = lookups.related[url] = item_id
+    missing = ids_for_urls(conn, [row[0] for row in rows if row[0] not in ids])
+    for url in missing:  # written by someone else meanwhile: whatever it is now, ask again
+        lookups.related.pop(url, None)
+    ids.update(missing)
     return ids
 
 

@@ -68,9 +68,9 @@ class SqliteStore:
         self._stat_delta: dict[str, list[int]] = {}  # term -> [stories, items] not yet written
         self._last_id: int | None = None
         self._ids_delta = [0, 0]  # held, items not yet written
-        # PostgreSQL, where a query is a round trip: the candidates of the item being grouped,
-        # with their weights of its terms, read with its postings (story -> (terms, weights));
-        # kept exact through add() and dropped by merge(), cleared for the next item
+        # PostgreSQL, where a query is a round trip: the weights of some terms in some stories
+        # (story -> (those terms, the weights of those it holds)), read with the postings of
+        # the items grouped; kept exact through add(), dropped by merge()
         self._read_ahead = is_postgres(conn)
         self._partial: dict[int, tuple[frozenset[str], dict[str, float]]] = {}
 
@@ -112,10 +112,11 @@ class SqliteStore:
         hi: datetime | None,
         limit: int,
         vector: Collection[str] = (),
+        linked: Collection[int] = (),
     ) -> list[list[tuple[int, float]]]:
         """Every term's postings in ONE query (one round trip on PostgreSQL, not one a term);
-        on PostgreSQL the same query reads the candidates' weights of every ``vector`` term."""
-        self._partial.clear()
+        on PostgreSQL the same query reads the weights of every ``vector`` term in the
+        candidates and the ``linked`` stories."""
         if not terms:
             return []
         # each term's newest ``limit`` stories meeting the window; n tags the term's rows
@@ -131,15 +132,18 @@ class SqliteStore:
         lo_ts, hi_ts = _ts(lo), _ts(hi)
         params: list = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
         covered = frozenset(vector) if self._read_ahead else frozenset()
+        others = sorted(s for s in linked if s not in self._full) if covered else []
         if covered:
             # n = -1: (story, weight, term) of the candidates' weights of the item's terms
             sql = (
                 f"WITH p AS ({sql}) SELECT n, story_id, weight, norm2, size, span_first, "
                 "span_last, NULL AS term FROM p UNION ALL SELECT -1, t.story_id, t.weight, "
-                "NULL, NULL, NULL, NULL, t.term FROM story_terms t WHERE t.story_id IN "
-                f"(SELECT story_id FROM p) AND t.term IN ({_marks(len(covered))})"
+                "NULL, NULL, NULL, NULL, t.term FROM story_terms t WHERE (t.story_id IN "
+                "(SELECT story_id FROM p)"
+                + (f" OR t.story_id IN ({_marks(len(others))})" if others else "")
+                + f") AND t.term IN ({_marks(len(covered))})"
             )
-            params += sorted(covered)
+            params += [*others, *sorted(covered)]
         else:
             sql = f"SELECT *, NULL FROM ({sql}) AS p"
         out: list[list[tuple[int, float]]] = [[] for _ in terms]
@@ -155,7 +159,14 @@ class SqliteStore:
             out[n].append((story, weight))
             weights.setdefault(story, {})
         if covered:
-            self._partial = {story: (covered, w) for story, w in weights.items()}
+            for story in others:
+                weights.setdefault(story, {})
+            for story, w in weights.items():
+                known = self._partial.get(story)
+                if known is not None:  # both exact: what is known of the story grows
+                    self._partial[story] = (known[0] | covered, {**known[1], **w})
+                else:
+                    self._partial[story] = (covered, w)
         return out
 
     def head(self, story: int) -> Centroid:
@@ -212,6 +223,14 @@ class SqliteStore:
         these items need no query of their own."""
         for item, story in rows:
             self._item_story.setdefault(item, story)
+
+    def remember_heads(
+        self, rows: Iterable[tuple[int, float, int, int | None, int | None]]
+    ) -> None:
+        """(story, norm2, size, span_first, span_last) as just read from ``stories``."""
+        for story, norm2, size, first, last in rows:
+            if story not in self._heads:
+                self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
 
     # -- writes -------------------------------------------------------------------------------
     def write_stats(self) -> None:
@@ -404,15 +423,19 @@ class StoryGrouper:
 
     def add_item_group(self, item_id: int, related: Sequence[int]) -> int:
         """Group an item and then the items it lists as related, in that order."""
-        rows = {
-            r[0]: r[1:]
-            for r in self.conn.execute(
-                "SELECT id, story_id, title, excerpt, published_at FROM items "
-                f"WHERE id IN ({_marks(len(related) + 1)})",
-                (item_id, *related),
-            )
-        }
+        rows = {}
+        heads = []
+        for r in self.conn.execute(
+            "SELECT i.id, i.story_id, i.title, i.excerpt, i.published_at, s.norm2, s.size, "
+            "s.span_first, s.span_last FROM items i LEFT JOIN stories s ON s.id = i.story_id "
+            f"WHERE i.id IN ({_marks(len(related) + 1)})",
+            (item_id, *related),
+        ):
+            rows[r[0]] = r[1:5]
+            if r[1] is not None:
+                heads.append((r[1], *r[5:]))
         self.store.remember_stories((item, row[0]) for item, row in rows.items())
+        self.store.remember_heads(heads)
         _, title, excerpt, published = rows[item_id]
         at = _dt(published)
         linked = {rows[r][0] for r in related if rows[r][0] is not None}
