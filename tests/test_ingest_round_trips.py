@@ -9,6 +9,7 @@ not read still rejects only its own file.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,37 @@ async def test_a_refusal_met_late_in_the_pipeline_rejects_only_its_file(
     assert scalar(db_target, "SELECT count(*) FROM items WHERE url = 'https://e.example/5'") == 0
     grouped = scalar(db_target, "SELECT count(*) FROM items WHERE story_id IS NOT NULL")
     assert grouped == 11
+
+
+async def test_a_refusal_met_in_the_next_file_fails_the_batch_not_that_file(
+    tmp_path: Path,
+    db_target: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL: a statement sent last for a file (no read of that file follows it) fails at
+    the server; the error reaches Python while the NEXT file is written. That file's savepoint
+    was never made (the server skipped it), so neither file is blamed wrongly: the batch fails,
+    the ingest writes its files one by one, and only the file at fault is rejected."""
+    if not db_target.startswith("postgresql://"):
+        pytest.skip("a server-side refusal in a pipelined statement is PostgreSQL's")
+    src = tmp_path / "src"
+    for i in range(12):
+        write_article(src, f"{i:03d}.md", f"Headline {i}", f"https://e.example/{i}")
+    real = articles_store._write_one
+
+    def write_one(conn, lookups, grouper, source, parsed, now):
+        found = real(conn, lookups, grouper, source, parsed, now)
+        if parsed.article.url.endswith("/5"):
+            conn.execute("SELECT CAST(? AS integer)", ("not a number",))  # result never read
+        return found
+
+    monkeypatch.setattr(articles_store, "_write_one", write_one)
+    with caplog.at_level(logging.WARNING, logger="bot.services.ingest"):
+        report = await ingest_at(db_target, src, now=T0)
+    assert "writing them one by one" in caplog.text
+    assert report.new == 11
+    [rejected] = report.rejected
+    assert rejected["path"].endswith("005.md") and "could not be stored" in rejected["reason"]
+    assert scalar(db_target, "SELECT count(*) FROM items WHERE is_article = 1") == 11
+    assert scalar(db_target, "SELECT count(*) FROM files WHERE error IS NULL") == 11

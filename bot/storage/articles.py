@@ -26,7 +26,8 @@ from bot.storage.article_rows import (
     _version_key,
     ids_for_urls,
 )
-from bot.storage.dialect import Connection, insert_rows, is_postgres, pipelined
+from bot.storage.db import driver_errors
+from bot.storage.dialect import Connection, insert_rows, is_postgres, pipelined, resume
 from bot.storage.stories import StoryGrouper
 
 __all__ = [
@@ -204,36 +205,9 @@ def write_batch(
         # the result does not depend on where batch boundaries fall: a re-run after a crash ends
         # with the same content as an uninterrupted run.
         grouper = grouper_factory(conn, now)
-        parsed_files = [(s.path, p.article) for s, p, _ in entries if p is not None]
-        lookups.prefetch(parsed_files)
-        grouper.read_ahead([a for _, a in parsed_files if not a.removed])
-        for source, parsed, error in entries:
-            if parsed is None:
-                reason = error or "unreadable"
-                lookups.previous.pop(source.path, None)
-                _record_file(conn, source, None, reason, (), now)
-                outcome.rejected.append((source.path, reason))
-                continue
-            try:
-                # one round trip per statement whose result is read, not per statement
-                with pipelined(conn):
-                    conn.execute("SAVEPOINT newsbot_file")
-                    result, links = _write_one(conn, lookups, grouper, source, parsed, now)
-                    conn.execute("RELEASE newsbot_file")
-            except _file_errors() as err:
-                # this file only: undo its rows, record why, go on with the batch
-                conn.execute("ROLLBACK TO newsbot_file")
-                conn.execute("RELEASE newsbot_file")
-                lookups.forget_all()  # what it read ahead or cached may have been undone
-                reason = _store_reason(err)
-                _record_file(conn, source, None, reason, (), now)
-                outcome.rejected.append((source.path, reason))
-                lookups.articles.pop(parsed.article.url, None)
-                continue
-            setattr(outcome, result, getattr(outcome, result) + 1)
-            outcome.related += links
-            outcome.warnings.extend((source.path, w) for w in parsed.warnings)
+        # PostgreSQL: one pipeline for the batch, a round trip only where a result is read
         with pipelined(conn):
+            _write_files(conn, entries, now, lookups, grouper, outcome)
             grouper.flush()
         conn.execute("COMMIT")
     except BaseException:
@@ -241,6 +215,57 @@ def write_batch(
             conn.execute("ROLLBACK")
         raise
     return outcome
+
+
+def _write_files(
+    conn: Connection,
+    entries: Sequence[tuple[SourceFile, ParsedArticle | None, str | None]],
+    now: int,
+    lookups: _Lookups,
+    grouper: StoryGrouper,
+    outcome: BatchOutcome,
+) -> None:
+    """The files of :func:`write_batch`, each under its own savepoint.
+
+    In a pipeline an error reaches Python with a LATER statement than the one that failed,
+    and every statement after that one was skipped. Each file's savepoint therefore has its
+    own name: an error met while writing file n is undone with ``ROLLBACK TO`` file n's
+    savepoint, which exists only if the failed statement came after it, i.e. belongs to file
+    n. An error from an earlier file's statement finds no such savepoint: the batch fails as a
+    whole, and the ingest service writes its files one by one (each then its own batch)."""
+    parsed_files = [(s.path, p.article) for s, p, _ in entries if p is not None]
+    lookups.prefetch(parsed_files)
+    grouper.read_ahead([a for _, a in parsed_files if not a.removed])
+    for n, (source, parsed, error) in enumerate(entries):
+        if parsed is None:
+            reason = error or "unreadable"
+            lookups.previous.pop(source.path, None)
+            _record_file(conn, source, None, reason, (), now)
+            outcome.rejected.append((source.path, reason))
+            continue
+        savepoint = f"newsbot_file_{n}"
+        try:
+            conn.execute(f"SAVEPOINT {savepoint}")
+            result, links = _write_one(conn, lookups, grouper, source, parsed, now)
+            conn.execute(f"RELEASE {savepoint}")
+        except _file_errors() as err:
+            # this file only: undo its rows, record why, go on with the batch
+            try:
+                resume(conn)
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                resume(conn)  # its outcome before anything else is sent
+            except driver_errors() as lost:  # the failed statement was an earlier file's
+                raise err from lost
+            conn.execute(f"RELEASE {savepoint}")
+            lookups.forget_all()  # what it read ahead or cached may have been undone
+            reason = _store_reason(err)
+            _record_file(conn, source, None, reason, (), now)
+            outcome.rejected.append((source.path, reason))
+            lookups.articles.pop(parsed.article.url, None)
+            continue
+        setattr(outcome, result, getattr(outcome, result) + 1)
+        outcome.related += links
+        outcome.warnings.extend((source.path, w) for w in parsed.warnings)
 
 
 def _write_one(

@@ -45,6 +45,7 @@ __all__ = [
     "parse_target",
     "pipelined",
     "redact",
+    "resume",
 ]
 
 
@@ -119,6 +120,14 @@ def insert_rows(
     marks = ", ".join("?" * len(types))
     conn.executemany(f"{insert} VALUES ({marks}) {conflict}", rows)
     return None
+
+
+def resume(conn: Any) -> None:
+    """After an error raised inside a :func:`pipelined` block: let the statements sent after
+    the failed one come back skipped, so that the next statement (``ROLLBACK TO``) runs.
+    Nothing to do outside a pipeline or on SQLite."""
+    if is_postgres(conn):
+        conn.resume()
 
 
 # The advisory lock key every story-grouping transaction holds on PostgreSQL ("stories").

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -136,6 +136,7 @@ class PgConnection:
 
     def __init__(self, raw: psycopg.Connection[Row]) -> None:
         self.raw = raw
+        self._pipeline: psycopg.Pipeline | None = None
 
     # Cursors are typed Any, as sqlite3's rows are: storage code reads both the same way.
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -161,8 +162,23 @@ class PgConnection:
         ``fetchall``, iterating a cursor) and once at the end of the block, which waits for
         every statement and raises the first error any of them met. ``rowcount`` is not known
         before a result is read: inside a block, use ``RETURNING`` and fetch instead."""
-        with self.raw.pipeline():
+        if self._pipeline is not None:  # nested: the outer block's pipeline goes on
             yield
+            return
+        with self.raw.pipeline() as pipeline:
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = None
+
+    def resume(self) -> None:
+        """After an error raised inside :meth:`pipeline`: wait for the statements sent after
+        the failed one (the server skipped them), so that the next statement runs."""
+        if self._pipeline is None:
+            return
+        with suppress(psycopg.errors.PipelineAborted):  # the skipped statements: expected
+            self._pipeline.sync()
 
     def executescript(self, sql: str) -> None:
         """Run several statements (no parameters), as ``sqlite3.Connection.executescript``."""
