@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.domain.models import Article, Provider
-from bot.storage.dialect import Connection
+from bot.storage.dialect import Connection, one_of
 
 _CHUNK = 500  # sqlite's default limit on host parameters is 32766; stay far below it
 
@@ -61,29 +61,28 @@ class _Lookups:
             if p is not None
         }
         for key, provider_id, name in _select_in(
-            conn, "SELECT key, id, name FROM providers WHERE key IN ({})", sorted(providers)
+            conn, "SELECT key, id, name FROM providers WHERE key {}", sorted(providers)
         ):
             self.stored_providers[key] = (provider_id, name)
         topics = sorted({t.casefold() for _, a in files for t in a.topics})
-        self.topics.update(_select_in(conn, "SELECT key, id FROM topics WHERE key IN ({})", topics))
+        self.topics.update(_select_in(conn, "SELECT key, id FROM topics WHERE key {}", topics))
         paths = [path for path, _ in files]
         self.previous.update(dict.fromkeys(paths))
         self.previous.update(
-            _select_in(conn, "SELECT path, item_id FROM files WHERE path IN ({})", paths)
+            _select_in(conn, "SELECT path, item_id FROM files WHERE path {}", paths)
         )
         urls = list(dict.fromkeys(a.url for _, a in files))
         self.rows.update(dict.fromkeys(urls))
         for row in _select_in(
             conn,
-            f"SELECT url, id, is_article, version_key, {_ARTICLE_FIELDS} FROM items "
-            "WHERE url IN ({})",
+            f"SELECT url, id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url {{}}",
             urls,
         ):
             self.rows[row[0]] = tuple(row[1:])
         related = sorted({r.url for _, a in files for r in a.related} - set(self.rows))
         self.related.update(dict.fromkeys(related))
         for url, item_id, is_article in _select_in(
-            conn, "SELECT url, id, is_article FROM items WHERE url IN ({})", related
+            conn, "SELECT url, id, is_article FROM items WHERE url {}", related
         ):
             if is_article:
                 del self.related[url]
@@ -95,16 +94,17 @@ class _Lookups:
         self.item_images.update((i, []) for i in ids)
         for item_id, topic_id in _select_in(
             conn,
-            "SELECT item_id, topic_id FROM item_topics WHERE item_id IN ({}) "
-            "ORDER BY item_id, topic_id",
+            "SELECT item_id, topic_id FROM item_topics WHERE item_id {} ORDER BY item_id, topic_id",
             ids,
+            "bigint",
         ):
             self.item_topics[item_id].append(topic_id)
         for row in _select_in(
             conn,
-            "SELECT item_id, position, url, width, height FROM images WHERE item_id IN ({}) "
+            "SELECT item_id, position, url, width, height FROM images WHERE item_id {} "
             "ORDER BY item_id, position",
             ids,
+            "bigint",
         ):
             self.item_images[row[0]].append(tuple(row))
 
@@ -167,10 +167,11 @@ class _Lookups:
         return found
 
 
-def _select_in(conn: Connection, sql: str, keys: Sequence[Any]) -> list[Any]:
-    """Rows of ``sql`` (its ``IN ({})`` filled with placeholders) for ``keys``, in chunks."""
+def _select_in(conn: Connection, sql: str, keys: Sequence[Any], pg_type: str = "text") -> list[Any]:
+    """Rows of ``sql`` (its ``{}`` filled with "is one of", :func:`one_of`) for ``keys``, in
+    chunks."""
     rows: list[Any] = []
     for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        rows.extend(conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+        condition, params = one_of(conn, keys[start : start + _CHUNK], pg_type)
+        rows.extend(conn.execute(sql.format(condition), params).fetchall())
     return rows

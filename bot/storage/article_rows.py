@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from bot.domain.models import Article, RelatedItem, SourceFile
 from bot.storage.article_lookups import _ARTICLE_FIELDS, _CHUNK, _UNKNOWN, _Lookups
-from bot.storage.dialect import Connection, insert_rows
+from bot.storage.dialect import Connection, insert_rows, one_of
 
 
 def _ts(dt) -> int | None:
@@ -230,10 +230,9 @@ def _upsert_related(
 def _rows_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}
     for start in range(0, len(urls), _CHUNK):
-        chunk = urls[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+        condition, params = one_of(conn, urls[start : start + _CHUNK], "text")
         for url, item_id, is_article in conn.execute(
-            f"SELECT url, id, is_article FROM items WHERE url IN ({marks})", chunk
+            f"SELECT url, id, is_article FROM items WHERE url {condition}", params
         ):
             found[url] = (item_id, is_article)
     return found
@@ -242,7 +241,6 @@ def _rows_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, tuple[int
 def ids_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     for start in range(0, len(urls), _CHUNK):
-        chunk = urls[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        ids.update(conn.execute(f"SELECT url, id FROM items WHERE url IN ({marks})", chunk))
+        condition, params = one_of(conn, urls[start : start + _CHUNK], "text")
+        ids.update(conn.execute(f"SELECT url, id FROM items WHERE url {condition}", params))
     return ids

@@ -42,6 +42,7 @@ __all__ = [
     "lock_stories",
     "nocase_key",
     "nocase_param",
+    "one_of",
     "parse_target",
     "pipelined",
     "redact",
@@ -120,6 +121,16 @@ def insert_rows(
     marks = ", ".join("?" * len(types))
     conn.executemany(f"{insert} VALUES ({marks}) {conflict}", rows)
     return None
+
+
+def one_of(conn: Any, values: Sequence[Any], pg_type: str) -> tuple[str, list[Any]]:
+    """``(condition, params)`` for "is one of ``values``": ``IN (?, ?, ...)`` on SQLite,
+    ``= ANY(CAST(? AS pg_type[]))`` with one array on PostgreSQL, where the SQL text is then the
+    same whatever the number of values: parsed and planned once (a prepared statement), not
+    once per length. Use as ``f"WHERE col {condition}"``."""
+    if is_postgres(conn):
+        return f"= ANY(CAST(? AS {pg_type}[]))", [list(values)]
+    return f"IN ({','.join('?' * len(values))})", list(values)
 
 
 def resume(conn: Any) -> None:

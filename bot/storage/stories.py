@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
 from bot.domain.stories import StoryEngine, StorySettings, item_terms
-from bot.storage.dialect import lock_stories
+from bot.storage.dialect import lock_stories, one_of
 from bot.storage.story_aggregates import refresh_stories
-from bot.storage.story_store import SqliteStore, _dt, _marks
+from bot.storage.story_store import SqliteStore, _dt
 
 __all__ = ["SqliteStore", "StoryGrouper"]
 
@@ -78,11 +78,12 @@ class StoryGrouper:
         """Group an item and then the items it lists as related, in that order."""
         rows = {}
         heads = []
+        condition, params = one_of(self.conn, [item_id, *related], "bigint")
         for r in self.conn.execute(
             "SELECT i.id, i.story_id, i.title, i.excerpt, i.published_at, s.norm2, s.size, "
             "s.span_first, s.span_last FROM items i LEFT JOIN stories s ON s.id = i.story_id "
-            f"WHERE i.id IN ({_marks(len(related) + 1)})",
-            (item_id, *related),
+            f"WHERE i.id {condition}",
+            params,
         ):
             rows[r[0]] = r[1:5]
             if r[1] is not None:

@@ -15,9 +15,27 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 
 from bot.domain.stories import Centroid, Vector, cosine
-from bot.storage.dialect import insert_rows, is_postgres
+from bot.storage.dialect import insert_rows, is_postgres, one_of
 
 _TERM_TYPES = ("text", "bigint", "double precision")
+
+
+# PostgreSQL: the postings of every searched term (n: its index), then (n = -1) the weights of
+# the item's terms in those candidates and in the linked stories; one SQL text whatever the
+# numbers of terms and stories (arrays), so it is parsed and planned once per connection
+_PG_POSTINGS = (
+    "WITH q AS (SELECT * FROM unnest(CAST(? AS text[])) WITH ORDINALITY AS q(term, n)), "
+    "p AS (SELECT q.n - 1 AS n, x.* FROM q CROSS JOIN LATERAL (SELECT t.story_id, t.weight, "
+    "s.norm2, s.size, s.span_first, s.span_last FROM story_terms t "
+    "JOIN stories s ON s.id = t.story_id WHERE t.term = q.term "
+    "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
+    "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
+    "ORDER BY t.story_id DESC LIMIT ?) AS x) "
+    "SELECT n, story_id, weight, norm2, size, span_first, span_last, NULL AS term FROM p "
+    "UNION ALL SELECT -1, t.story_id, t.weight, NULL, NULL, NULL, NULL, t.term "
+    "FROM story_terms t WHERE t.term = ANY(CAST(? AS text[])) AND (t.story_id IN "
+    "(SELECT story_id FROM p) OR t.story_id = ANY(CAST(? AS bigint[]))) ORDER BY 1, 2 DESC"
+)
 
 
 def _dt(ts: int | None) -> datetime | None:
@@ -26,10 +44,6 @@ def _dt(ts: int | None) -> datetime | None:
 
 def _ts(dt: datetime | None) -> int | None:
     return None if dt is None else int(dt.timestamp())
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 class SqliteStore:
@@ -72,9 +86,9 @@ class SqliteStore:
             for t in chunk:
                 self._df[t] = 0
                 self._item_df[t] = 0
+            condition, params = one_of(self.conn, chunk, "text")
             for term, n, items in self.conn.execute(
-                f"SELECT term, stories, items FROM term_stats WHERE term IN ({_marks(len(chunk))})",
-                chunk,
+                f"SELECT term, stories, items FROM term_stats WHERE term {condition}", params
             ):
                 self._df[term] = n
                 self._item_df[term] = items
@@ -102,37 +116,19 @@ class SqliteStore:
         candidates and the ``linked`` stories."""
         if not terms:
             return []
-        # each term's newest ``limit`` stories meeting the window; n tags the term's rows
-        one = (
-            "SELECT * FROM (SELECT {n} AS n, t.story_id, t.weight, s.norm2, s.size, "
-            "s.span_first, s.span_last FROM story_terms t JOIN stories s ON s.id = t.story_id "
-            "WHERE t.term = ? "
-            "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
-            "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
-            "ORDER BY t.story_id DESC LIMIT ?) AS p{n}"
-        )
-        sql = " UNION ALL ".join(one.format(n=n) for n in range(len(terms)))
         lo_ts, hi_ts = _ts(lo), _ts(hi)
-        params: list = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
         covered = frozenset(vector) if self._read_ahead else frozenset()
         others = sorted(s for s in linked if s not in self._full) if covered else []
         if covered:
-            # n = -1: (story, weight, term) of the candidates' weights of the item's terms
-            sql = (
-                f"WITH p AS ({sql}) SELECT n, story_id, weight, norm2, size, span_first, "
-                "span_last, NULL AS term FROM p UNION ALL SELECT -1, t.story_id, t.weight, "
-                "NULL, NULL, NULL, NULL, t.term FROM story_terms t WHERE (t.story_id IN "
-                "(SELECT story_id FROM p)"
-                + (f" OR t.story_id IN ({_marks(len(others))})" if others else "")
-                + f") AND t.term IN ({_marks(len(covered))})"
-            )
-            params += [*others, *sorted(covered)]
+            sql = _PG_POSTINGS
+            params: list = [list(terms), lo_ts, lo_ts, hi_ts, hi_ts, limit]
+            params += [sorted(covered), others]
         else:
-            sql = f"SELECT *, NULL FROM ({sql}) AS p"
+            sql, params = self._union_postings(terms, lo_ts, hi_ts, limit)
         out: list[list[tuple[int, float]]] = [[] for _ in terms]
         weights: dict[int, dict[str, float]] = {}
         for n, story, weight, norm2, size, first, last, term in self.conn.execute(
-            sql + " ORDER BY 1, 2 DESC", params
+            sql, params
         ).fetchall():
             if n < 0:
                 weights.setdefault(story, {})[term] = weight
@@ -151,6 +147,24 @@ class SqliteStore:
                 else:
                     self._partial[story] = (covered, w)
         return out
+
+    @staticmethod
+    def _union_postings(
+        terms: Sequence[str], lo_ts: int | None, hi_ts: int | None, limit: int
+    ) -> tuple[str, list]:
+        """SQLite: the postings of ``terms`` as one UNION ALL of a query per term."""
+        # each term's newest ``limit`` stories meeting the window; n tags the term's rows
+        one = (
+            "SELECT * FROM (SELECT {n} AS n, t.story_id, t.weight, s.norm2, s.size, "
+            "s.span_first, s.span_last FROM story_terms t JOIN stories s ON s.id = t.story_id "
+            "WHERE t.term = ? "
+            "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
+            "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
+            "ORDER BY t.story_id DESC LIMIT ?) AS p{n}"
+        )
+        sql = " UNION ALL ".join(one.format(n=n) for n in range(len(terms)))
+        params = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
+        return f"SELECT *, NULL FROM ({sql}) AS p ORDER BY 1, 2 DESC", params
 
     def head(self, story: int) -> Centroid:
         c = self._heads.get(story)
@@ -259,11 +273,11 @@ class SqliteStore:
         partial = self._partial.get(story)
         if partial is not None and partial[0].issuperset(terms):
             return {t: partial[1][t] for t in terms if t in partial[1]}
+        condition, params = one_of(self.conn, terms, "text")
         return dict(
             self.conn.execute(
-                f"SELECT term, weight FROM story_terms WHERE story_id = ? "
-                f"AND term IN ({_marks(len(terms))})",
-                (story, *terms),
+                f"SELECT term, weight FROM story_terms WHERE story_id = ? AND term {condition}",
+                (story, *params),
             ).fetchall()
         )
 
