@@ -155,10 +155,21 @@ class StoryStore(Protocol):
         ...
 
     def postings(
-        self, term: str, lo: datetime | None, hi: datetime | None, limit: int
-    ) -> list[tuple[int, float]]:
-        """(story, centroid weight of ``term``) of up to ``limit`` stories holding ``term`` whose
-        span meets [lo, hi] (any span when they are None), highest story id first."""
+        self,
+        terms: Sequence[str],
+        lo: datetime | None,
+        hi: datetime | None,
+        limit: int,
+        vector: Collection[str] = (),
+        linked: Collection[int] = (),
+    ) -> list[list[tuple[int, float]]]:
+        """For each of ``terms`` in order: (story, centroid weight of the term) of up to
+        ``limit`` stories holding it whose span meets [lo, hi] (any span when they are None),
+        highest story id first. (All terms at once: a database store reads them in one query.)
+        ``vector``: every term of the item searched for, ``linked``: the stories it is linked
+        to; a store may read the weights of those terms in the candidates and the linked
+        stories in the same query (the engine asks for them next: to add the item to the story
+        it joins, to compare the story it starts or joins with the others)."""
         ...
 
     def centroid(self, story: int) -> Centroid:
@@ -233,7 +244,7 @@ class StoryEngine:
             return current
         s = self.settings
         vec, dfs, slots, n = self._vector_dfs(title, excerpt, at)
-        scored = self._scored(vec, at, dfs, n)
+        scored = self._scored(vec, at, dfs, n, linked)
         story = None
         cold = self._cold()
         for score, cand in scored:
@@ -298,7 +309,12 @@ class StoryEngine:
         return span_ok(c.first, c.last, at, at, self.settings)
 
     def _scored(
-        self, vec: Vector, at: datetime | None, dfs: dict[str, int], n: int
+        self,
+        vec: Vector,
+        at: datetime | None,
+        dfs: dict[str, int],
+        n: int,
+        linked: Collection[int] = (),
     ) -> list[tuple[float, int]]:
         """Candidate stories by descending cosine with ``vec`` (ties: higher id first);
         ``dfs`` and ``n``: the story frequencies of ``vec``'s terms and N, as read for ``vec``."""
@@ -312,9 +328,13 @@ class StoryEngine:
         lo = at - s.window if at is not None else None
         hi = at + s.window if at is not None else None
         dots: dict[int, float] = {}
-        for term in terms[: s.search_terms]:
+        searched = terms[: s.search_terms]
+        found = (
+            store.postings(searched, lo, hi, s.postings_per_term, vec, linked) if searched else []
+        )
+        for term, postings in zip(searched, found, strict=True):
             v = vec[term]
-            for story, weight in store.postings(term, lo, hi, s.postings_per_term):
+            for story, weight in postings:
                 dots[story] = dots.get(story, 0.0) + v * weight
         scored = []
         for story, dot in dots.items():

@@ -6,7 +6,7 @@ SQLite, on a list of documents in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,6 +66,17 @@ class InMemoryStore:
         return _sum(self._items, window), {t: n for t, n in found.items() if n > 0}
 
     def postings(
+        self,
+        terms: Sequence[str],
+        lo: datetime | None,
+        hi: datetime | None,
+        limit: int,
+        vector: Collection[str] = (),
+        linked: Collection[int] = (),
+    ) -> list[list[tuple[int, float]]]:
+        return [self._postings_of(term, lo, hi, limit) for term in terms]
+
+    def _postings_of(
         self, term: str, lo: datetime | None, hi: datetime | None, limit: int
     ) -> list[tuple[int, float]]:
         out: list[tuple[int, float]] = []

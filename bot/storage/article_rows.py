@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.domain.models import Article, Provider, RelatedItem, SourceFile
-from bot.storage.dialect import Connection
-
-_CHUNK = 500  # sqlite's default limit on host parameters is 32766; stay far below it
+from bot.domain.models import Article, RelatedItem, SourceFile
+from bot.storage.article_lookups import _ARTICLE_FIELDS, _CHUNK, _UNKNOWN, _Lookups
+from bot.storage.dialect import Connection, insert_rows, one_of
 
 
 def _ts(dt) -> int | None:
@@ -20,54 +19,6 @@ def _ts(dt) -> int | None:
 
 def _version_key(article: Article, mtime_ns: int) -> str:
     return f"{_ts(article.published_at):012d}:{mtime_ns:020d}"
-
-
-class _Lookups:
-    """Per-batch caches: providers and topics (both tiny tables), and the ids of article rows
-    (related lists mostly name other articles, whose rows a related item never overwrites)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.providers: dict[str, int] = {}
-        self.topics: dict[str, int] = {}
-        self.articles: dict[str, int] = {}
-
-    def provider_id(self, provider: Provider | None) -> int | None:
-        if provider is None:
-            return None
-        key = (provider.domain or provider.name).casefold()
-        found = self.providers.get(key)
-        if found is None:
-            row = self.conn.execute(
-                "INSERT INTO providers(key, name, domain) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET name = excluded.name "
-                "WHERE providers.name IS DISTINCT FROM excluded.name RETURNING id",
-                (key, provider.name, provider.domain),
-            ).fetchone()
-            if row is None:
-                row = self.conn.execute("SELECT id FROM providers WHERE key = ?", (key,)).fetchone()
-            found = self.providers[key] = row[0]
-        return found
-
-    def topic_id(self, name: str) -> int:
-        key = name.casefold()
-        found = self.topics.get(key)
-        if found is None:
-            row = self.conn.execute(
-                "INSERT INTO topics(key, name) VALUES (?, ?) "
-                "ON CONFLICT(key) DO NOTHING RETURNING id",
-                (key, name),
-            ).fetchone()
-            if row is None:
-                row = self.conn.execute("SELECT id FROM topics WHERE key = ?", (key,)).fetchone()
-            found = self.topics[key] = row[0]
-        return found
-
-
-_ARTICLE_FIELDS = (
-    "title, excerpt, published_at, provider_id, quality, heat, image_url, type, category, "
-    "body, removed"
-)
 
 
 def _owned_elsewhere(conn: Connection, item_id: int, version: str, path: str) -> bool:
@@ -107,17 +58,24 @@ def _upsert_article(
         int(article.removed),
     )
     version = _version_key(article, mtime_ns)
-    row = conn.execute(
-        f"SELECT id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url = ?",
-        (article.url,),
-    ).fetchone()
+    row = lookups.rows.pop(article.url, _UNKNOWN)  # this call may write the row: forget it
+    if row is _UNKNOWN and article.url in lookups.related:
+        related_id = lookups.related[article.url]
+        row = None if related_id is None else (related_id, 0, None)  # all a related row needs
+    lookups.related.pop(article.url, None)  # an article's row from now on
+    if row is _UNKNOWN:
+        row = conn.execute(
+            f"SELECT id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url = ?",
+            (article.url,),
+        ).fetchone()
     if row is None:
         (item_id,) = conn.execute(
             f"INSERT INTO items(url, {_ARTICLE_FIELDS}, is_article, version_key, first_seen_at, "
             "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?) RETURNING id",
             (article.url, *values, version, now, now),
         ).fetchone()
-        outcome = "new"
+        _replace_topics_and_images(conn, lookups, item_id, article, new_row=True)
+        return item_id, "new"
     else:
         item_id, is_article, old_version = row[0], row[1], row[2]
         if (
@@ -134,7 +92,9 @@ def _upsert_article(
                 "version_key=?, first_seen_at=?, updated_at=? WHERE id=?",
                 (*values, version, now, now, item_id),
             )
-            outcome = "new"
+            # only articles have topics and images: none stored for this row
+            _replace_topics_and_images(conn, lookups, item_id, article, new_row=True)
+            return item_id, "new"
         elif tuple(row[3:]) == values:
             if version != old_version:
                 conn.execute("UPDATE items SET version_key = ? WHERE id = ?", (version, item_id))
@@ -152,36 +112,51 @@ def _upsert_article(
 
 
 def _replace_topics_and_images(
-    conn: Connection, lookups: _Lookups, item_id: int, article: Article
+    conn: Connection, lookups: _Lookups, item_id: int, article: Article, *, new_row: bool = False
 ) -> None:
+    """Store the article's topics and images where they differ from the stored ones (none for
+    a ``new_row``: a row just inserted has none to read)."""
     topic_ids = sorted({lookups.topic_id(t) for t in article.topics})
-    old_topics = [
-        r[0]
-        for r in conn.execute(
-            "SELECT topic_id FROM item_topics WHERE item_id = ? ORDER BY topic_id", (item_id,)
-        )
-    ]
+    old_topics = [] if new_row else lookups.item_topics.pop(item_id, None)
+    if old_topics is None:
+        old_topics = [
+            r[0]
+            for r in conn.execute(
+                "SELECT topic_id FROM item_topics WHERE item_id = ? ORDER BY topic_id", (item_id,)
+            )
+        ]
     if old_topics != topic_ids:
         conn.execute("DELETE FROM item_topics WHERE item_id = ?", (item_id,))
-        conn.executemany(
-            "INSERT INTO item_topics(item_id, topic_id) VALUES (?, ?)",
+        insert_rows(
+            conn,
+            "INSERT INTO item_topics(item_id, topic_id)",
+            ("bigint", "bigint"),
             [(item_id, t) for t in topic_ids],
         )
     images = [(item_id, i, im.url, im.width, im.height) for i, im in enumerate(article.images)]
-    old_images = [
-        tuple(r)
-        for r in conn.execute(
-            "SELECT item_id, position, url, width, height FROM images WHERE item_id = ? "
-            "ORDER BY position",
-            (item_id,),
-        )
-    ]
+    old_images = [] if new_row else lookups.item_images.pop(item_id, None)
+    if old_images is None:
+        old_images = [
+            tuple(r)
+            for r in conn.execute(
+                "SELECT item_id, position, url, width, height FROM images WHERE item_id = ? "
+                "ORDER BY position",
+                (item_id,),
+            )
+        ]
     if old_images != images:
         conn.execute("DELETE FROM images WHERE item_id = ?", (item_id,))
-        conn.executemany(
-            "INSERT INTO images(item_id, position, url, width, height) VALUES (?, ?, ?, ?, ?)",
+        insert_rows(
+            conn,
+            "INSERT INTO images(item_id, position, url, width, height)",
+            ("bigint", "integer", "text", "integer", "integer"),
             images,
         )
+
+
+_RELATED_TYPES = (
+    "text", "text", "text", "bigint", "bigint", "integer", "text", "text", "bigint", "bigint"
+)  # fmt: skip
 
 
 def _upsert_related(
@@ -190,15 +165,21 @@ def _upsert_related(
     """Insert related items as rows (an existing article row is never overwritten); url -> id."""
     ids: dict[str, int] = {}
     unknown = []
+    stored: dict[str, int] = {}  # related rows already there: the upsert keeps their ids
     for url in items:
+        lookups.forget_url(url)  # its row may be written below
         known = lookups.articles.get(url)
-        if known is None:
-            unknown.append(url)
-        else:
+        if known is not None:
             ids[url] = known
+        elif url not in lookups.related:
+            unknown.append(url)
+        elif (related_id := lookups.related[url]) is not None:
+            stored[url] = related_id
     for url, (item_id, is_article) in _rows_for_urls(conn, unknown).items():
         if is_article:
             ids[url] = lookups.articles[url] = item_id
+        else:
+            stored[url] = item_id
     rows = [
         (
             url,
@@ -217,9 +198,12 @@ def _upsert_related(
     ]
     if not rows:
         return ids
-    conn.executemany(
+    written = insert_rows(
+        conn,
         "INSERT INTO items(url, title, excerpt, published_at, provider_id, quality, image_url, "
-        "type, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+        "type, first_seen_at, updated_at)",
+        _RELATED_TYPES,
+        rows,
         "ON CONFLICT(url) DO UPDATE SET title=excluded.title, excerpt=excluded.excerpt, "
         "published_at=excluded.published_at, provider_id=excluded.provider_id, "
         "quality=excluded.quality, image_url=excluded.image_url, type=excluded.type, "
@@ -230,19 +214,25 @@ def _upsert_related(
         "OR items.published_at IS DISTINCT FROM excluded.published_at "
         "OR items.provider_id IS DISTINCT FROM excluded.provider_id "
         "OR items.image_url IS DISTINCT FROM excluded.image_url)",
-        rows,
+        returning="url, id",
     )
-    ids.update(ids_for_urls(conn, [row[0] for row in rows]))
+    ids.update(stored)
+    lookups.related.update(stored)
+    for url, item_id in written or ():  # rows inserted, or related rows updated
+        ids[url] = lookups.related[url] = item_id
+    missing = ids_for_urls(conn, [row[0] for row in rows if row[0] not in ids])
+    for url in missing:  # written by someone else meanwhile: whatever it is now, ask again
+        lookups.related.pop(url, None)
+    ids.update(missing)
     return ids
 
 
 def _rows_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}
     for start in range(0, len(urls), _CHUNK):
-        chunk = urls[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+        condition, params = one_of(conn, urls[start : start + _CHUNK], "text")
         for url, item_id, is_article in conn.execute(
-            f"SELECT url, id, is_article FROM items WHERE url IN ({marks})", chunk
+            f"SELECT url, id, is_article FROM items WHERE url {condition}", params
         ):
             found[url] = (item_id, is_article)
     return found
@@ -251,7 +241,6 @@ def _rows_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, tuple[int
 def ids_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     for start in range(0, len(urls), _CHUNK):
-        chunk = urls[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        ids.update(conn.execute(f"SELECT url, id FROM items WHERE url IN ({marks})", chunk))
+        condition, params = one_of(conn, urls[start : start + _CHUNK], "text")
+        ids.update(conn.execute(f"SELECT url, id FROM items WHERE url {condition}", params))
     return ids

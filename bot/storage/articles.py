@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.domain.models import Article, ParsedArticle, SourceFile
@@ -26,7 +26,8 @@ from bot.storage.article_rows import (
     _version_key,
     ids_for_urls,
 )
-from bot.storage.dialect import Connection
+from bot.storage.db import driver_errors
+from bot.storage.dialect import Connection, insert_rows, is_postgres, pipelined, resume
 from bot.storage.stories import StoryGrouper
 
 __all__ = [
@@ -116,7 +117,23 @@ def _record_file(
     now: int,
     version: str | None = None,
 ) -> int:
-    (file_id,) = conn.execute(
+    return _file_row(conn, source, item_id, error, warnings, now, version)()
+
+
+def _file_row(
+    conn: Connection,
+    source: SourceFile,
+    item_id: int | None,
+    error: str | None,
+    warnings: Sequence[str],
+    now: int,
+    version: str | None,
+) -> Callable[[], int]:
+    """Upsert the files row of ``source``; returns what gives its id. On PostgreSQL the id is
+    read when asked for: call it late in a pipelined block, so that the statements sent after
+    the upsert go out before the round trip (SQLite reads it at once: a statement with
+    ``RETURNING`` is not left half-read there)."""
+    cursor = conn.execute(
         "INSERT INTO files(path, size, mtime_ns, digest, item_id, error, warnings, ingested_at, "
         "version_key) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
         "size=excluded.size, mtime_ns=excluded.mtime_ns, digest=excluded.digest, "
@@ -134,11 +151,18 @@ def _record_file(
             now,
             version,
         ),
-    ).fetchone()
-    return file_id
+    )
+    if is_postgres(conn):
+        return lambda: cursor.fetchone()[0]
+    (file_id,) = cursor.fetchone()
+    return lambda: file_id
 
 
-def _previous_item(conn: Connection, path: str) -> int | None:
+def _previous_item(conn: Connection, lookups: _Lookups, path: str) -> int | None:
+    """The article the files row of ``path`` holds (read ahead for the batch: the row is
+    written right after this, so the read-ahead entry is used once)."""
+    if path in lookups.previous:
+        return lookups.previous.pop(path)
     row = conn.execute("SELECT item_id FROM files WHERE path = ?", (path,)).fetchone()
     return None if row is None else row[0]
 
@@ -152,10 +176,10 @@ def _hide_if_orphaned(conn: Connection, item_id: int, path: str) -> bool:
     if other is not None:
         return False
     hidden = conn.execute(
-        "UPDATE items SET removed = 1 WHERE id = ? AND is_article = 1 AND removed = 0",
+        "UPDATE items SET removed = 1 WHERE id = ? AND is_article = 1 AND removed = 0 RETURNING id",
         (item_id,),
-    )
-    return hidden.rowcount > 0
+    ).fetchone()
+    return hidden is not None
 
 
 def _store_reason(err: Exception) -> str:
@@ -181,35 +205,67 @@ def write_batch(
         # the result does not depend on where batch boundaries fall: a re-run after a crash ends
         # with the same content as an uninterrupted run.
         grouper = grouper_factory(conn, now)
-        for source, parsed, error in entries:
-            if parsed is None:
-                reason = error or "unreadable"
-                _record_file(conn, source, None, reason, (), now)
-                outcome.rejected.append((source.path, reason))
-                continue
-            conn.execute("SAVEPOINT newsbot_file")
-            try:
-                result, links = _write_one(conn, lookups, grouper, source, parsed, now)
-            except _file_errors() as err:
-                # this file only: undo its rows, record why, go on with the batch
-                conn.execute("ROLLBACK TO newsbot_file")
-                conn.execute("RELEASE newsbot_file")
-                reason = _store_reason(err)
-                _record_file(conn, source, None, reason, (), now)
-                outcome.rejected.append((source.path, reason))
-                lookups.articles.pop(parsed.article.url, None)
-                continue
-            conn.execute("RELEASE newsbot_file")
-            setattr(outcome, result, getattr(outcome, result) + 1)
-            outcome.related += links
-            outcome.warnings.extend((source.path, w) for w in parsed.warnings)
-        grouper.flush()
+        # PostgreSQL: one pipeline for the batch, a round trip only where a result is read
+        with pipelined(conn):
+            _write_files(conn, entries, now, lookups, grouper, outcome)
+            grouper.flush()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     return outcome
+
+
+def _write_files(
+    conn: Connection,
+    entries: Sequence[tuple[SourceFile, ParsedArticle | None, str | None]],
+    now: int,
+    lookups: _Lookups,
+    grouper: StoryGrouper,
+    outcome: BatchOutcome,
+) -> None:
+    """The files of :func:`write_batch`, each under its own savepoint.
+
+    In a pipeline an error reaches Python with a LATER statement than the one that failed,
+    and every statement after that one was skipped. Each file's savepoint therefore has its
+    own name: an error met while writing file n is undone with ``ROLLBACK TO`` file n's
+    savepoint, which exists only if the failed statement came after it, i.e. belongs to file
+    n. An error from an earlier file's statement finds no such savepoint: the batch fails as a
+    whole, and the ingest service writes its files one by one (each then its own batch)."""
+    parsed_files = [(s.path, p.article) for s, p, _ in entries if p is not None]
+    lookups.prefetch(parsed_files)
+    grouper.read_ahead([a for _, a in parsed_files if not a.removed])
+    for n, (source, parsed, error) in enumerate(entries):
+        if parsed is None:
+            reason = error or "unreadable"
+            lookups.previous.pop(source.path, None)
+            _record_file(conn, source, None, reason, (), now)
+            outcome.rejected.append((source.path, reason))
+            continue
+        savepoint = f"newsbot_file_{n}"
+        try:
+            conn.execute(f"SAVEPOINT {savepoint}")
+            result, links = _write_one(conn, lookups, grouper, source, parsed, now)
+            conn.execute(f"RELEASE {savepoint}")
+        except _file_errors() as err:
+            # this file only: undo its rows, record why, go on with the batch
+            try:
+                resume(conn)
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                resume(conn)  # its outcome before anything else is sent
+            except driver_errors() as lost:  # the failed statement was an earlier file's
+                raise err from lost
+            conn.execute(f"RELEASE {savepoint}")
+            lookups.forget_all()  # what it read ahead or cached may have been undone
+            reason = _store_reason(err)
+            _record_file(conn, source, None, reason, (), now)
+            outcome.rejected.append((source.path, reason))
+            lookups.articles.pop(parsed.article.url, None)
+            continue
+        setattr(outcome, result, getattr(outcome, result) + 1)
+        outcome.related += links
+        outcome.warnings.extend((source.path, w) for w in parsed.warnings)
 
 
 def _write_one(
@@ -225,29 +281,30 @@ def _write_one(
     Returns the outcome ('new' | 'updated' | 'unchanged') and the number of links written.
     """
     article = parsed.article
-    previous = _previous_item(conn, source.path)
+    previous = _previous_item(conn, lookups, source.path)
     item_id, result = _upsert_article(conn, lookups, article, source, now)
     lookups.articles[article.url] = item_id
     version = _version_key(article, source.mtime_ns)
-    file_id = _record_file(conn, source, item_id, None, parsed.warnings, now, version)
-    if (
-        previous is not None
-        and previous != item_id
-        and _hide_if_orphaned(conn, previous, source.path)
-    ):
-        grouper.refresh_removed([previous])
+    file_row = _file_row(conn, source, item_id, None, parsed.warnings, now, version)
+    if previous is not None and previous != item_id:
+        lookups.forget_item(previous)  # its row may be hidden now
+        if _hide_if_orphaned(conn, previous, source.path):
+            grouper.refresh_removed([previous])
     related = {r.url: r for r in article.related}
     related_ids = _upsert_related(conn, lookups, related, now) if related else {}
+    file_id = file_row()
     conn.execute("DELETE FROM links WHERE file_id = ?", (file_id,))
     link_rows = [
         (file_id, item_id, related_ids[r.url], position)
         for position, r in enumerate(article.related)
         if related_ids[r.url] != item_id
     ]
-    conn.executemany(
-        "INSERT INTO links(file_id, src_id, dst_id, position) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
+    insert_rows(
+        conn,
+        "INSERT INTO links(file_id, src_id, dst_id, position)",
+        ("bigint", "bigint", "bigint", "integer"),
         link_rows,
+        "ON CONFLICT DO NOTHING",
     )
     if article.removed:
         grouper.refresh_removed([item_id])

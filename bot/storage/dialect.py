@@ -13,8 +13,8 @@ A *target* names a database: a SQLite path, ``:memory:``, ``sqlite:///abs/path``
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -36,13 +36,17 @@ __all__ = [
     "dialect",
     "display_target",
     "greatest_sql",
+    "insert_rows",
     "is_postgres",
     "least_sql",
     "lock_stories",
     "nocase_key",
     "nocase_param",
+    "one_of",
     "parse_target",
+    "pipelined",
     "redact",
+    "resume",
 ]
 
 
@@ -75,6 +79,66 @@ def greatest_sql(conn: Any, a: str, b: str) -> str:
 def least_sql(conn: Any, a: str, b: str) -> str:
     """SQL for the smaller of two non-NULL expressions (scalar ``min`` / ``least``)."""
     return f"least({a}, {b})" if is_postgres(conn) else f"min({a}, {b})"
+
+
+def pipelined(conn: Any) -> AbstractContextManager[Any]:
+    """A block whose statements need not each wait for the server: on PostgreSQL the
+    adapter's pipeline mode (:meth:`bot.storage.pg.PgConnection.pipeline`; a round trip only
+    where a result is read, and one at the end of the block, which raises the first error of
+    any statement in it), on SQLite nothing (a statement is a function call there). Inside,
+    read results with ``fetchone``/``fetchall``/iteration, never ``rowcount``."""
+    return conn.pipeline() if is_postgres(conn) else nullcontext()
+
+
+def insert_rows(
+    conn: Any,
+    insert: str,
+    types: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict: str = "",
+    *,
+    returning: str = "",
+) -> list[Any] | None:
+    """``insert`` (``INSERT INTO t(a, b)``) of every row of ``rows``, then ``conflict`` (an
+    ``ON CONFLICT ...`` clause, or nothing), as ONE statement on PostgreSQL: the rows go as one
+    array per column (``types``: the columns' PostgreSQL types) through ``unnest``, in order,
+    where an ``executemany`` would run a statement per row on the server. SQLite runs the
+    ``executemany`` (a statement is a function call there). In one statement a row cannot
+    update what an earlier row of it wrote: give an ``ON CONFLICT DO UPDATE`` distinct keys.
+
+    ``returning`` (columns): PostgreSQL returns those of the rows the statement inserted or
+    updated; SQLite (an ``executemany``) returns None: read what is needed after."""
+    if not rows:
+        return [] if returning else None
+    if is_postgres(conn):
+        arrays = ", ".join(f"CAST(? AS {t}[])" for t in types)
+        cursor = conn.execute(
+            f"{insert} SELECT * FROM unnest({arrays}) {conflict}"
+            + (f" RETURNING {returning}" if returning else ""),
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return cursor.fetchall() if returning else None
+    marks = ", ".join("?" * len(types))
+    conn.executemany(f"{insert} VALUES ({marks}) {conflict}", rows)
+    return None
+
+
+def one_of(conn: Any, values: Sequence[Any], pg_type: str) -> tuple[str, list[Any]]:
+    """``(condition, params)`` for "is one of ``values``": ``IN (?, ?, ...)`` on SQLite,
+    ``= ANY(CAST(? AS pg_type[]))`` with one array on PostgreSQL, where the SQL text is then the
+    same whatever the number of values: parsed and planned once (a prepared statement), not
+    once per length. Use as ``f"WHERE col {condition}"``."""
+    if is_postgres(conn):
+        return f"= ANY(CAST(? AS {pg_type}[]))", [list(values)]
+    return f"IN ({','.join('?' * len(values))})", list(values)
+
+
+def resume(conn: Any) -> None:
+    """After an error raised inside a :func:`pipelined` block: let the statements sent after
+    the failed one come back skipped, so that the next statement (``ROLLBACK TO``) runs.
+    Nothing to do outside a pipeline or on SQLite."""
+    if is_postgres(conn):
+        conn.resume()
 
 
 # The advisory lock key every story-grouping transaction holds on PostgreSQL ("stories").

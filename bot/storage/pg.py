@@ -4,7 +4,9 @@ The storage layer is synchronous functions of a connection, each run in one hop 
 connection's own thread (see :mod:`bot.storage.db`). On SQLite they get the raw
 ``sqlite3.Connection``; on PostgreSQL they get a :class:`PgConnection`, which wraps a psycopg 3
 connection in autocommit mode (the storage functions begin and commit their transactions
-explicitly, as on SQLite) and offers ``execute``/``executemany``/``in_transaction``/``close``:
+explicitly, as on SQLite) and offers ``execute``/``executemany``/``in_transaction``/``close``,
+plus ``pipeline()`` (:func:`bot.storage.dialect.pipelined`), where statements whose results are
+not read go out without a round trip each:
 
 - SQL keeps ``?`` placeholders; they are translated once per SQL string to psycopg's ``%s``
   (a literal ``%`` is doubled; a ``?`` inside a string literal, a quoted name or a comment is
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -133,6 +136,7 @@ class PgConnection:
 
     def __init__(self, raw: psycopg.Connection[Row]) -> None:
         self.raw = raw
+        self._pipeline: psycopg.Pipeline | None = None
 
     # Cursors are typed Any, as sqlite3's rows are: storage code reads both the same way.
     def execute(self, sql: str, params: Sequence[Any] = (), *, prepare: bool | None = None) -> Any:
@@ -153,6 +157,31 @@ class PgConnection:
         cursor = self.raw.cursor()
         cursor.executemany(translate(sql), batch)
         return cursor
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Statements inside the block are sent without waiting for their results (psycopg's
+        pipeline mode): a round trip is paid only where a result is read (``fetchone``,
+        ``fetchall``, iterating a cursor) and once at the end of the block, which waits for
+        every statement and raises the first error any of them met. ``rowcount`` is not known
+        before a result is read: inside a block, use ``RETURNING`` and fetch instead."""
+        if self._pipeline is not None:  # nested: the outer block's pipeline goes on
+            yield
+            return
+        with self.raw.pipeline() as pipeline:
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = None
+
+    def resume(self) -> None:
+        """After an error raised inside :meth:`pipeline`: wait for the statements sent after
+        the failed one (the server skipped them), so that the next statement runs."""
+        if self._pipeline is None:
+            return
+        with suppress(psycopg.errors.PipelineAborted):  # the skipped statements: expected
+            self._pipeline.sync()
 
     def executescript(self, sql: str) -> None:
         """Run several statements (no parameters), as ``sqlite3.Connection.executescript``."""

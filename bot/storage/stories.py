@@ -1,12 +1,13 @@
 """Incremental story grouping at ingest (SQLite side), and the stored story aggregates.
 
-The algorithm is ``bot.domain.stories.StoryEngine``; :class:`SqliteStore` keeps its state in the
-database, written through on every change inside the ingest transaction: ``stories`` (size,
-``norm2``, ``span_first``/``span_last``), ``story_terms`` (one centroid weight per term and story),
-``term_buckets`` / ``story_buckets`` (story and item frequencies per week,
-``bot.storage.term_stats``) and ``story_ids`` (the last id given and the number of stories held).
-The next batch, or a re-run after a crash, therefore reads exactly the state an uninterrupted run
-would have: the result does not depend on batch sizes.
+The algorithm is ``bot.domain.stories.StoryEngine``; :class:`SqliteStore`
+(:mod:`bot.storage.story_store`) keeps its state in the database, written through on every
+change inside the ingest transaction: ``stories`` (size, ``norm2``, ``span_first``/
+``span_last``), ``story_terms`` (one centroid weight per term and story), ``term_buckets`` /
+``story_buckets`` (story and item frequencies per week, ``bot.storage.term_stats``) and
+``story_ids`` (the last id given and the number of stories held). The next batch, or a re-run
+after a crash, therefore reads exactly the state an uninterrupted run would have: the result does
+not depend on batch sizes.
 
 For each new article A (see ``docs/stories.md``):
 
@@ -24,262 +25,17 @@ recomputed for the touched stories once per batch in :meth:`StoryGrouper.flush`.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
-from bot.domain.stories import (
-    Buckets,
-    Centroid,
-    StoryEngine,
-    StorySettings,
-    Vector,
-    cosine,
-    idf_bucket,
-)
-from bot.storage.dialect import lock_stories
+from bot.domain.stories import Buckets, StoryEngine, StorySettings, idf_window, item_terms
+from bot.storage.dialect import lock_stories, one_of
 from bot.storage.story_aggregates import refresh_stories
-from bot.storage.term_stats import TermStats
+from bot.storage.story_store import SqliteStore, _dt
 
-
-def _dt(ts: int | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-def _ts(dt: datetime | None) -> int | None:
-    return None if dt is None else int(dt.timestamp())
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
-class SqliteStore:
-    """``StoryStore`` over the open connection; write-through caches (they only save reads)."""
-
-    def __init__(self, conn: sqlite3.Connection, now: int) -> None:
-        self.conn = conn
-        self.now = now
-        self.touched: set[int] = set()
-        self._held: int | None = None
-        self.stats = TermStats(conn)  # the windowed frequencies (bot/storage/term_stats.py)
-        self._freq: tuple[tuple[str, ...], Buckets, tuple[dict, dict]] | None = None
-        self._heads: dict[int, Centroid] = {}
-        self._full: set[int] = set()  # stories whose cached head holds every weight
-        self._item_story: dict[int, int | None] = {}  # as read or written in this batch
-        self._moved: dict[int, int] = {}  # story merged away in this batch -> where it went
-        # counters are cached exactly and written once, in write_stats()
-        self._last_id: int | None = None
-        self._ids_delta = [0, 0]  # held, items not yet written
-
-    # -- reads --------------------------------------------------------------------------------
-    def stories(self, window: Buckets = None) -> int:
-        if window is not None:
-            return self.stats.counts(window)[0]
-        if self._held is None:
-            row = self.conn.execute("SELECT held FROM story_ids WHERE id = 1").fetchone()
-            self._held = row[0] if row else 0
-        return self._held
-
-    def _frequencies(self, terms: Iterable[str], window: Buckets) -> tuple[dict, dict]:
-        key = tuple(terms)
-        if self._freq is None or self._freq[0] != key or self._freq[1] != window:
-            self._freq = (key, window, self.stats.frequencies(key, window))
-        return self._freq[2]
-
-    def dfs(self, terms: Iterable[str], window: Buckets = None) -> dict[str, int]:
-        return self._frequencies(terms, window)[0]
-
-    def item_dfs(self, terms: Iterable[str], window: Buckets = None) -> tuple[int, dict[str, int]]:
-        return self.stats.counts(window)[1], self._frequencies(terms, window)[1]
-
-    def postings(
-        self, term: str, lo: datetime | None, hi: datetime | None, limit: int
-    ) -> list[tuple[int, float]]:
-        rows = self.conn.execute(
-            "SELECT t.story_id, t.weight, s.norm2, s.size, s.span_first, s.span_last "
-            "FROM story_terms t JOIN stories s ON s.id = t.story_id WHERE t.term = ? "
-            "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
-            "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
-            "ORDER BY t.story_id DESC LIMIT ?",
-            (term, _ts(lo), _ts(lo), _ts(hi), _ts(hi), limit),
-        ).fetchall()
-        for story, _, norm2, size, first, last in rows:
-            if story not in self._heads:
-                self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
-        return [(r[0], r[1]) for r in rows]
-
-    def head(self, story: int) -> Centroid:
-        c = self._heads.get(story)
-        if c is None:
-            norm2, size, first, last = self.conn.execute(
-                "SELECT norm2, size, span_first, span_last FROM stories WHERE id = ?", (story,)
-            ).fetchone()
-            c = self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
-        return c
-
-    def centroid(self, story: int) -> Centroid:
-        c = self.head(story)
-        if story not in self._full:
-            c.weights = dict(
-                self.conn.execute(
-                    "SELECT term, weight FROM story_terms WHERE story_id = ?", (story,)
-                ).fetchall()
-            )
-            self._full.add(story)
-        return c
-
-    def similarity(self, a: int, b: int) -> float:
-        """``cosine`` of two centroids. When only one of them is held in full (typically the
-        story an item just started or joined), only the other's weights of its terms are read:
-        a few primary-key lookups instead of every row of a grown story."""
-        if (a in self._full) == (b in self._full):
-            return cosine(self.centroid(a), self.centroid(b))
-        full, other = (
-            (self.head(a), self.head(b)) if a in self._full else (self.head(b), self.head(a))
-        )
-        if full.norm2 <= 0.0 or other.norm2 <= 0.0:
-            return 0.0
-        story = b if a in self._full else a
-        terms = list(full.weights)
-        found: dict[str, float] = {}
-        for start in range(0, len(terms), 500):
-            found.update(self._weights_for(story, terms[start : start + 500]))
-        dot = sum(v * found.get(t, 0.0) for t, v in full.weights.items())
-        return dot / math.sqrt(full.norm2 * other.norm2)
-
-    def story_of(self, item: int) -> int | None:
-        if item in self._item_story:
-            story = self._item_story[item]
-        else:
-            row = self.conn.execute("SELECT story_id FROM items WHERE id = ?", (item,)).fetchone()
-            story = self._item_story[item] = None if row is None else row[0]
-        while story in self._moved:  # merged away in this batch
-            story = self._moved[story]
-        return story
-
-    # -- writes -------------------------------------------------------------------------------
-    def write_stats(self) -> None:
-        """Write the pending term frequencies and counters (before the transaction commits)."""
-        self.stats.write()
-        self._freq = None
-        held, items = self._ids_delta
-        if self._last_id is not None or held or items:
-            self.conn.execute(
-                "UPDATE story_ids SET last_id = coalesce(?, last_id), held = held + ?, "
-                "items = items + ? WHERE id = 1",
-                (self._last_id, held, items),
-            )
-        self._ids_delta = [0, 0]
-
-    def new_story(self) -> int:
-        held = self.stories()
-        if self._last_id is None:
-            (self._last_id,) = self.conn.execute(
-                "SELECT last_id FROM story_ids WHERE id = 1"
-            ).fetchone()
-        self._last_id += 1
-        story = self._last_id
-        self._ids_delta[0] += 1
-        self.conn.execute("INSERT INTO stories(id, updated_at) VALUES (?, ?)", (story, self.now))
-        self._held = held + 1
-        self._heads[story] = Centroid()
-        self._full.add(story)
-        self.touched.add(story)
-        return story
-
-    def _weights_for(self, story: int, terms: Sequence[str]) -> dict[str, float]:
-        c = self.head(story)
-        if story in self._full:
-            return {t: c.weights[t] for t in terms if t in c.weights}
-        return dict(
-            self.conn.execute(
-                f"SELECT term, weight FROM story_terms WHERE story_id = ? "
-                f"AND term IN ({_marks(len(terms))})",
-                (story, *terms),
-            ).fetchall()
-        )
-
-    def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
-        conn = self.conn
-        c = self.head(story)
-        old = self._weights_for(story, list(vec)) if vec else {}
-        dot = sum(old[t] * v for t, v in vec.items() if t in old)
-        new_terms = [t for t in vec if t not in old]
-        conn.executemany(
-            "INSERT INTO story_terms(term, story_id, weight) VALUES (?, ?, ?) "
-            "ON CONFLICT(term, story_id) DO UPDATE SET "
-            "weight = story_terms.weight + excluded.weight",
-            [(t, story, v) for t, v in vec.items()],
-        )
-        self.stats.count_item(idf_bucket(at), vec, new_terms, new=c.size == 0)
-        self._freq = None
-        self._ids_delta[1] += 1
-        if story in self._full:
-            for t, v in vec.items():
-                c.weights[t] = c.weights.get(t, 0.0) + v
-        c.norm2 += 2 * dot + sum(v * v for v in vec.values())
-        c.size += 1
-        if at is not None:
-            c.first = at if c.first is None else min(c.first, at)
-            c.last = at if c.last is None else max(c.last, at)
-        self._write_head(story, c)
-        conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item))
-        self._item_story[item] = story
-        self.touched.add(story)
-
-    def _write_head(self, story: int, c: Centroid) -> None:
-        self.conn.execute(
-            "UPDATE stories SET size = ?, norm2 = ?, span_first = ?, span_last = ? WHERE id = ?",
-            (c.size, c.norm2, _ts(c.first), _ts(c.last), story),
-        )
-
-    def merge(self, keep: int, gone: int) -> None:
-        conn = self.conn
-        held = self.stories()
-        k, g = self.centroid(keep), self.centroid(gone)
-        dot = 0.0
-        both = []
-        for t, v in g.weights.items():
-            old = k.weights.get(t)
-            if old is None:
-                k.weights[t] = v
-            else:
-                dot += old * v
-                k.weights[t] = old + v
-                both.append(t)
-        conn.executemany(
-            "INSERT INTO story_terms(term, story_id, weight) VALUES (?, ?, ?) "
-            "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
-            [(t, keep, k.weights[t]) for t in g.weights],
-        )
-        self.stats.count_merge(idf_bucket(g.first), both)
-        self._freq = None
-        k.norm2 += 2 * dot + g.norm2
-        k.size += g.size
-        if g.first is not None:
-            k.first = g.first if k.first is None else min(k.first, g.first)
-        if g.last is not None:
-            k.last = g.last if k.last is None else max(k.last, g.last)
-        self._write_head(keep, k)
-        conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", (keep, gone))
-        conn.execute("UPDATE story_aliases SET new_id = ? WHERE new_id = ?", (keep, gone))
-        conn.execute(
-            "INSERT INTO story_aliases(old_id, new_id) VALUES (?, ?) "
-            "ON CONFLICT(old_id) DO UPDATE SET new_id = excluded.new_id",
-            (gone, keep),
-        )
-        conn.execute("DELETE FROM stories WHERE id = ?", (gone,))  # its terms cascade
-        self._ids_delta[0] -= 1
-        self._held = held - 1
-        self._heads.pop(gone, None)
-        self._moved[gone] = keep
-        self._full.discard(gone)
-        self.touched.discard(gone)
-        self.touched.add(keep)
+__all__ = ["SqliteStore", "StoryGrouper"]
 
 
 class StoryGrouper:
@@ -301,6 +57,25 @@ class StoryGrouper:
         self.engine = StoryEngine(self.store, self.settings)
         self.dirty = self.store.touched
 
+    def read_ahead(self, articles: Sequence[Article]) -> None:
+        """PostgreSQL: read the term frequencies of every item the batch will group in a few
+        queries, not one query per item (a round trip each there; SQLite reads as it goes)."""
+        if not self.store._read_ahead:
+            return
+        settings = self.settings
+        by_window: dict[Buckets, set[str]] = {}  # the frequencies are read per IDF window
+        for a in articles:
+            by_window.setdefault(idf_window(a.published_at, settings), set()).update(
+                item_terms(a.title, a.excerpt, settings)
+            )
+            for r in a.related:
+                by_window.setdefault(idf_window(r.published_at, settings), set()).update(
+                    item_terms(r.title, r.excerpt, settings)
+                )
+        for window in sorted(by_window, key=lambda w: (w is None, w or (0, 0))):
+            self.store.item_dfs(sorted(by_window[window]), window)
+            self.store.stories(window)
+
     def add_article(self, item_id: int, article: Article, related_ids: Mapping[str, int]) -> int:
         """Group an article and the entries of its related list; the article's story."""
         related = list(dict.fromkeys(related_ids[r.url] for r in article.related))
@@ -308,44 +83,36 @@ class StoryGrouper:
 
     def add_item_group(self, item_id: int, related: Sequence[int]) -> int:
         """Group an item and then the items it lists as related, in that order."""
-        conn = self.conn
-        marks = _marks(len(related) + 1)
-        rows = {
-            r[0]: (r[1], r[2])
-            for r in conn.execute(
-                f"SELECT id, story_id, published_at FROM items WHERE id IN ({marks})",
-                (item_id, *related),
-            )
-        }
-        held, published = rows[item_id]
-        reach = self.settings.window.total_seconds()
-        # only the entries this call may group (no story yet, within the window) are read in full
-        near = [
-            rid
-            for rid in related
-            if rows[rid][1] is None or published is None or abs(rows[rid][1] - published) <= reach
-        ]
-        group = [rid for rid in near if rows[rid][0] is None]
-        wanted = group if held is not None else [item_id, *group]
-        texts = {}
-        if wanted:
-            texts = {
-                r[0]: (r[1], r[2])
-                for r in conn.execute(
-                    f"SELECT id, title, excerpt FROM items WHERE id IN ({_marks(len(wanted))})",
-                    wanted,
-                )
-            }
+        rows = {}
+        heads = []
+        condition, params = one_of(self.conn, [item_id, *related], "bigint")
+        # texts only of the items without a story: no other can be grouped here
+        for r in self.conn.execute(
+            "SELECT i.id, i.story_id, CASE WHEN i.story_id IS NULL THEN i.title END, "
+            "CASE WHEN i.story_id IS NULL THEN i.excerpt END, i.published_at, s.norm2, s.size, "
+            "s.span_first, s.span_last FROM items i LEFT JOIN stories s ON s.id = i.story_id "
+            f"WHERE i.id {condition}",
+            params,
+        ):
+            rows[r[0]] = r[1:5]
+            if r[1] is not None:
+                heads.append((r[1], *r[5:]))
+        self.store.remember_stories((item, row[0]) for item, row in rows.items())
+        self.store.remember_heads(heads)
+        _, title, excerpt, published = rows[item_id]
         at = _dt(published)
         linked = {rows[r][0] for r in related if rows[r][0] is not None}
-        title, excerpt = texts.get(item_id, ("", None))
-        story = self.engine.add(item_id, title, excerpt, at, linked)
-        for rid in near:
+        story = self.engine.add(item_id, title or "", excerpt, at, linked)
+        window = self.settings.window
+        for rid in related:
+            _, r_title, r_excerpt, r_published = rows[rid]
+            r_at = _dt(r_published)
+            if r_at is not None and at is not None and abs(r_at - at) > window:
+                continue
             story = self.store.story_of(item_id) or story
             other = self.store.story_of(rid)
             if other is None:
-                r_title, r_excerpt = texts[rid]
-                self.engine.add(rid, r_title, r_excerpt, _dt(rows[rid][1]), {story})
+                self.engine.add(rid, r_title or "", r_excerpt, r_at, {story})
             elif other != story:
                 self.engine.try_merge(story, other, linked=True)
         self.dirty.add(self.store.story_of(item_id) or story)

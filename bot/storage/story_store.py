@@ -1,0 +1,353 @@
+"""The ``StoryStore`` of ingest: :class:`SqliteStore` keeps story state in the database.
+
+Either dialect, despite the name. Written through on every change inside the ingest
+transaction (see :mod:`bot.storage.stories`); its caches only save reads. On PostgreSQL, where a
+read is a round trip, it reads more per query (the postings of all searched terms at once, with
+the weights of the item's terms in the candidate and linked stories) and keeps what it read
+exact as it writes.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
+
+from bot.domain.stories import Buckets, Centroid, Vector, cosine, idf_bucket
+from bot.storage.dialect import insert_rows, is_postgres, one_of
+from bot.storage.term_stats import TermStats
+
+_TERM_TYPES = ("text", "bigint", "double precision")
+
+
+# PostgreSQL: the postings of every searched term (n: its index), then (n = -1) the weights of
+# the item's terms in those candidates and in the linked stories; one SQL text whatever the
+# numbers of terms and stories (arrays), so it is parsed and planned once per connection
+_PG_POSTINGS = (
+    "WITH q AS (SELECT * FROM unnest(CAST(? AS text[])) WITH ORDINALITY AS q(term, n)), "
+    "p AS (SELECT q.n - 1 AS n, x.* FROM q CROSS JOIN LATERAL (SELECT t.story_id, t.weight, "
+    "s.norm2, s.size, s.span_first, s.span_last FROM story_terms t "
+    "JOIN stories s ON s.id = t.story_id WHERE t.term = q.term "
+    "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
+    "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
+    "ORDER BY t.story_id DESC LIMIT ?) AS x) "
+    "SELECT n, story_id, weight, norm2, size, span_first, span_last, NULL AS term FROM p "
+    "UNION ALL SELECT -1, t.story_id, t.weight, NULL, NULL, NULL, NULL, t.term "
+    "FROM story_terms t WHERE t.term = ANY(CAST(? AS text[])) AND (t.story_id IN "
+    "(SELECT story_id FROM p) OR t.story_id = ANY(CAST(? AS bigint[]))) ORDER BY 1, 2 DESC"
+)
+
+
+def _dt(ts: int | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _ts(dt: datetime | None) -> int | None:
+    return None if dt is None else int(dt.timestamp())
+
+
+class SqliteStore:
+    """``StoryStore`` over the open connection; write-through caches (they only save reads)."""
+
+    def __init__(self, conn: sqlite3.Connection, now: int) -> None:
+        self.conn = conn
+        self.now = now
+        self.touched: set[int] = set()
+        self._held: int | None = None
+        self.stats = TermStats(conn)  # the windowed frequencies (bot/storage/term_stats.py)
+        self._freq: tuple[tuple[str, ...], Buckets, tuple[dict, dict]] | None = None
+        self._heads: dict[int, Centroid] = {}
+        self._full: set[int] = set()  # stories whose cached head holds every weight
+        self._item_story: dict[int, int | None] = {}  # as read or written in this batch
+        self._moved: dict[int, int] = {}  # story merged away in this batch -> where it went
+        # counters are cached exactly and written once, in write_stats()
+        self._last_id: int | None = None
+        self._ids_delta = [0, 0]  # held, items not yet written
+        # PostgreSQL, where a query is a round trip: the weights of some terms in some stories
+        # (story -> (those terms, the weights of those it holds)), read with the postings of
+        # the items grouped; kept exact through add(), dropped by merge()
+        self._read_ahead = is_postgres(conn)
+        self._partial: dict[int, tuple[frozenset[str], dict[str, float]]] = {}
+
+    # -- reads --------------------------------------------------------------------------------
+    def stories(self, window: Buckets = None) -> int:
+        if window is not None:
+            return self.stats.counts(window)[0]
+        if self._held is None:
+            row = self.conn.execute("SELECT held FROM story_ids WHERE id = 1").fetchone()
+            self._held = row[0] if row else 0
+        return self._held
+
+    def _frequencies(self, terms: Iterable[str], window: Buckets) -> tuple[dict, dict]:
+        key = tuple(terms)
+        if self._freq is None or self._freq[0] != key or self._freq[1] != window:
+            self._freq = (key, window, self.stats.frequencies(key, window))
+        return self._freq[2]
+
+    def dfs(self, terms: Iterable[str], window: Buckets = None) -> dict[str, int]:
+        return self._frequencies(terms, window)[0]
+
+    def item_dfs(self, terms: Iterable[str], window: Buckets = None) -> tuple[int, dict[str, int]]:
+        return self.stats.counts(window)[1], self._frequencies(terms, window)[1]
+
+    def postings(
+        self,
+        terms: Sequence[str],
+        lo: datetime | None,
+        hi: datetime | None,
+        limit: int,
+        vector: Collection[str] = (),
+        linked: Collection[int] = (),
+    ) -> list[list[tuple[int, float]]]:
+        """Every term's postings in ONE query (one round trip on PostgreSQL, not one a term);
+        on PostgreSQL the same query reads the weights of every ``vector`` term in the
+        candidates and the ``linked`` stories."""
+        if not terms:
+            return []
+        lo_ts, hi_ts = _ts(lo), _ts(hi)
+        covered = frozenset(vector) if self._read_ahead else frozenset()
+        others = sorted(s for s in linked if s not in self._full) if covered else []
+        if covered:
+            sql = _PG_POSTINGS
+            params: list = [list(terms), lo_ts, lo_ts, hi_ts, hi_ts, limit]
+            params += [sorted(covered), others]
+        else:
+            sql, params = self._union_postings(terms, lo_ts, hi_ts, limit)
+        out: list[list[tuple[int, float]]] = [[] for _ in terms]
+        weights: dict[int, dict[str, float]] = {}
+        for n, story, weight, norm2, size, first, last, term in self.conn.execute(
+            sql, params
+        ).fetchall():
+            if n < 0:
+                weights.setdefault(story, {})[term] = weight
+                continue
+            if story not in self._heads:
+                self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
+            out[n].append((story, weight))
+            weights.setdefault(story, {})
+        if covered:
+            for story in others:
+                weights.setdefault(story, {})
+            for story, w in weights.items():
+                known = self._partial.get(story)
+                if known is not None:  # both exact: what is known of the story grows
+                    self._partial[story] = (known[0] | covered, {**known[1], **w})
+                else:
+                    self._partial[story] = (covered, w)
+        return out
+
+    @staticmethod
+    def _union_postings(
+        terms: Sequence[str], lo_ts: int | None, hi_ts: int | None, limit: int
+    ) -> tuple[str, list]:
+        """SQLite: the postings of ``terms`` as one UNION ALL of a query per term."""
+        # each term's newest ``limit`` stories meeting the window; n tags the term's rows
+        one = (
+            "SELECT * FROM (SELECT {n} AS n, t.story_id, t.weight, s.norm2, s.size, "
+            "s.span_first, s.span_last FROM story_terms t JOIN stories s ON s.id = t.story_id "
+            "WHERE t.term = ? "
+            "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
+            "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
+            "ORDER BY t.story_id DESC LIMIT ?) AS p{n}"
+        )
+        sql = " UNION ALL ".join(one.format(n=n) for n in range(len(terms)))
+        params = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
+        return f"SELECT *, NULL FROM ({sql}) AS p ORDER BY 1, 2 DESC", params
+
+    def head(self, story: int) -> Centroid:
+        c = self._heads.get(story)
+        if c is None:
+            norm2, size, first, last = self.conn.execute(
+                "SELECT norm2, size, span_first, span_last FROM stories WHERE id = ?", (story,)
+            ).fetchone()
+            c = self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
+        return c
+
+    def centroid(self, story: int) -> Centroid:
+        c = self.head(story)
+        if story not in self._full:
+            c.weights = dict(
+                self.conn.execute(
+                    "SELECT term, weight FROM story_terms WHERE story_id = ?", (story,)
+                ).fetchall()
+            )
+            self._full.add(story)
+        return c
+
+    def similarity(self, a: int, b: int) -> float:
+        """``cosine`` of two centroids. When only one of them is held in full (typically the
+        story an item just started or joined), only the other's weights of its terms are read:
+        a few primary-key lookups instead of every row of a grown story."""
+        if (a in self._full) == (b in self._full):
+            return cosine(self.centroid(a), self.centroid(b))
+        full, other = (
+            (self.head(a), self.head(b)) if a in self._full else (self.head(b), self.head(a))
+        )
+        if full.norm2 <= 0.0 or other.norm2 <= 0.0:
+            return 0.0
+        story = b if a in self._full else a
+        terms = list(full.weights)
+        found: dict[str, float] = {}
+        for start in range(0, len(terms), 500):
+            found.update(self._weights_for(story, terms[start : start + 500]))
+        dot = sum(v * found.get(t, 0.0) for t, v in full.weights.items())
+        return dot / math.sqrt(full.norm2 * other.norm2)
+
+    def story_of(self, item: int) -> int | None:
+        if item in self._item_story:
+            story = self._item_story[item]
+        else:
+            row = self.conn.execute("SELECT story_id FROM items WHERE id = ?", (item,)).fetchone()
+            story = self._item_story[item] = None if row is None else row[0]
+        while story in self._moved:  # merged away in this batch
+            story = self._moved[story]
+        return story
+
+    def remember_stories(self, rows: Iterable[tuple[int, int | None]]) -> None:
+        """(item, story id as just read from ``items``) pairs: later ``story_of`` calls for
+        these items need no query of their own."""
+        for item, story in rows:
+            self._item_story.setdefault(item, story)
+
+    def remember_heads(
+        self, rows: Iterable[tuple[int, float, int, int | None, int | None]]
+    ) -> None:
+        """(story, norm2, size, span_first, span_last) as just read from ``stories``."""
+        for story, norm2, size, first, last in rows:
+            if story not in self._heads:
+                self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
+
+    # -- writes -------------------------------------------------------------------------------
+    def write_stats(self) -> None:
+        """Write the pending term frequencies and counters (before the transaction commits)."""
+        self.stats.write()
+        self._freq = None
+        held, items = self._ids_delta
+        if self._last_id is not None or held or items:
+            self.conn.execute(
+                "UPDATE story_ids SET last_id = coalesce(?, last_id), held = held + ?, "
+                "items = items + ? WHERE id = 1",
+                (self._last_id, held, items),
+            )
+        self._ids_delta = [0, 0]
+
+    def new_story(self) -> int:
+        held = self.stories()
+        if self._last_id is None:
+            (self._last_id,) = self.conn.execute(
+                "SELECT last_id FROM story_ids WHERE id = 1"
+            ).fetchone()
+        self._last_id += 1
+        story = self._last_id
+        self._ids_delta[0] += 1
+        self.conn.execute("INSERT INTO stories(id, updated_at) VALUES (?, ?)", (story, self.now))
+        self._held = held + 1
+        self._heads[story] = Centroid()
+        self._full.add(story)
+        self.touched.add(story)
+        return story
+
+    def _weights_for(self, story: int, terms: Sequence[str]) -> dict[str, float]:
+        c = self.head(story)
+        if story in self._full:
+            return {t: c.weights[t] for t in terms if t in c.weights}
+        partial = self._partial.get(story)
+        if partial is not None and partial[0].issuperset(terms):
+            return {t: partial[1][t] for t in terms if t in partial[1]}
+        condition, params = one_of(self.conn, terms, "text")
+        return dict(
+            self.conn.execute(
+                f"SELECT term, weight FROM story_terms WHERE story_id = ? AND term {condition}",
+                (story, *params),
+            ).fetchall()
+        )
+
+    def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
+        conn = self.conn
+        c = self.head(story)
+        old = self._weights_for(story, list(vec)) if vec else {}
+        dot = sum(old[t] * v for t, v in vec.items() if t in old)
+        new_terms = [t for t in vec if t not in old]
+        insert_rows(
+            conn,
+            "INSERT INTO story_terms(term, story_id, weight)",
+            _TERM_TYPES,
+            [(t, story, v) for t, v in vec.items()],
+            "ON CONFLICT(term, story_id) DO UPDATE SET "
+            "weight = story_terms.weight + excluded.weight",
+        )
+        self.stats.count_item(idf_bucket(at), vec, new_terms, new=c.size == 0)
+        self._freq = None
+        self._ids_delta[1] += 1
+        if story in self._full:
+            for t, v in vec.items():
+                c.weights[t] = c.weights.get(t, 0.0) + v
+        partial = self._partial.get(story)
+        if partial is not None:  # kept exact: the same sums as the database's
+            for t, v in vec.items():
+                if t in partial[0]:
+                    partial[1][t] = partial[1].get(t, 0.0) + v
+        c.norm2 += 2 * dot + sum(v * v for v in vec.values())
+        c.size += 1
+        if at is not None:
+            c.first = at if c.first is None else min(c.first, at)
+            c.last = at if c.last is None else max(c.last, at)
+        self._write_head(story, c)
+        conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item))
+        self._item_story[item] = story
+        self.touched.add(story)
+
+    def _write_head(self, story: int, c: Centroid) -> None:
+        self.conn.execute(
+            "UPDATE stories SET size = ?, norm2 = ?, span_first = ?, span_last = ? WHERE id = ?",
+            (c.size, c.norm2, _ts(c.first), _ts(c.last), story),
+        )
+
+    def merge(self, keep: int, gone: int) -> None:
+        conn = self.conn
+        held = self.stories()
+        k, g = self.centroid(keep), self.centroid(gone)
+        dot = 0.0
+        both = []
+        for t, v in g.weights.items():
+            old = k.weights.get(t)
+            if old is None:
+                k.weights[t] = v
+            else:
+                dot += old * v
+                k.weights[t] = old + v
+                both.append(t)
+        insert_rows(
+            conn,
+            "INSERT INTO story_terms(term, story_id, weight)",
+            _TERM_TYPES,
+            [(t, keep, k.weights[t]) for t in g.weights],
+            "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
+        )
+        self.stats.count_merge(idf_bucket(g.first), both)
+        self._freq = None
+        k.norm2 += 2 * dot + g.norm2
+        k.size += g.size
+        if g.first is not None:
+            k.first = g.first if k.first is None else min(k.first, g.first)
+        if g.last is not None:
+            k.last = g.last if k.last is None else max(k.last, g.last)
+        self._write_head(keep, k)
+        conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", (keep, gone))
+        conn.execute("UPDATE story_aliases SET new_id = ? WHERE new_id = ?", (keep, gone))
+        conn.execute(
+            "INSERT INTO story_aliases(old_id, new_id) VALUES (?, ?) "
+            "ON CONFLICT(old_id) DO UPDATE SET new_id = excluded.new_id",
+            (gone, keep),
+        )
+        conn.execute("DELETE FROM stories WHERE id = ?", (gone,))  # its terms cascade
+        self._ids_delta[0] -= 1
+        self._held = held - 1
+        self._heads.pop(gone, None)
+        self._partial.pop(gone, None)
+        self._partial.pop(keep, None)
+        self._moved[gone] = keep
+        self._full.discard(gone)
+        self.touched.discard(gone)
+        self.touched.add(keep)

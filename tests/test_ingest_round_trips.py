@@ -1,0 +1,233 @@
+"""Issue 12, PostgreSQL ingest speed: the writer's fewer round trips change nothing it writes.
+
+On PostgreSQL a batch's files are written in pipeline mode, what each file would ask the
+database is read ahead per batch, rows go in one statement per table, and the story store reads
+several things per query. These tests pin that the content is the same as writing each file in
+its own run, on both backends, and that a value PostgreSQL refuses in a statement whose result is
+not read still rejects only its own file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.storage import articles as articles_store
+from bot.storage.db import open_database
+from bot.storage.dialect import insert_rows
+from tests.factories import related, write_article
+from tests.support.backends import rows
+from tests.support.ingest import ingest_at, scalar
+
+T0 = 1_700_000_000
+
+
+def _cross_linked(src: Path) -> list[Path]:
+    """Files that make the read-ahead caches work: an article first named in an earlier file's
+    related list, two files of one url, topics and images shared, a related entry renamed."""
+    day = "2024-05-01T1{}:00:00Z"
+    falcon, booster, harbour = (
+        "https://a.example/falcon", "https://b.example/booster", "https://c.example/harbour"
+    )  # fmt: skip
+    return [
+        write_article(
+            src, "01.md", "Falcon rocket lands on a barge at sea", "https://a.example/falcon",
+            published=day.format(0), topics=["Space", "Rockets"], image="https://img.example/1",
+            related_items=[
+                related("Falcon booster is recovered", booster, day.format(1)),
+                related("Harbour welcomes the barge", harbour, day.format(2)),
+            ],
+        ),
+        write_article(
+            src, "02.md", "Falcon booster is recovered intact", "https://b.example/booster",
+            published=day.format(1), topics=["Space"], provider="Other Wire",
+            related_items=[
+                related("Falcon rocket lands on a barge", falcon, day.format(0)),
+                related("Harbour greets the barge crew", harbour, day.format(2)),
+            ],
+        ),
+        write_article(
+            src, "03.md", "Falcon booster recovered, engineers say", "https://b.example/booster",
+            published=day.format(3), topics=["Rockets"], quality=90,
+        ),
+        write_article(
+            src, "04.md", "Orchard harvest sets a record", "https://d.example/orchard",
+            published=day.format(4), topics=["Food"], image="https://img.example/1",
+            related_items=[
+                related("Harbour greets the barge crew", harbour, day.format(2)),
+            ],
+        ),
+    ]  # fmt: skip
+
+
+def _content(target: str) -> dict[str, list[tuple]]:
+    """Everything the writer stores, by url and path (ids differ between runs)."""
+    return {
+        "items": rows(
+            target,
+            "SELECT url, title, excerpt, published_at, quality, is_article, removed, "
+            "version_key, first_seen_at FROM items ORDER BY url",
+        ),
+        "topics": rows(
+            target,
+            "SELECT i.url, t.key FROM item_topics x JOIN items i ON i.id = x.item_id "
+            "JOIN topics t ON t.id = x.topic_id ORDER BY 1, 2",
+        ),
+        "images": rows(
+            target,
+            "SELECT i.url, m.position, m.url FROM images m JOIN items i ON i.id = m.item_id "
+            "ORDER BY 1, 2",
+        ),
+        "links": rows(
+            target,
+            "SELECT f.path, s.url, d.url, l.position FROM links l JOIN files f ON f.id = l.file_id "
+            "JOIN items s ON s.id = l.src_id JOIN items d ON d.id = l.dst_id ORDER BY 1, 4",
+        ),
+        "files": rows(
+            target,
+            "SELECT f.path, i.url, f.error FROM files f LEFT JOIN items i ON i.id = f.item_id "
+            "ORDER BY 1",
+        ),
+        "providers": rows(target, "SELECT key, name FROM providers ORDER BY key"),
+        "stories": rows(
+            target,
+            "SELECT i.url, (SELECT min(j.url) FROM items j WHERE j.story_id = i.story_id) "
+            "FROM items i ORDER BY 1",
+        ),
+    }
+
+
+async def test_one_batch_writes_what_one_file_per_run_writes(
+    tmp_path: Path, db_target: str, another_db_target: str
+) -> None:
+    paths = _cross_linked(tmp_path / "src")
+    report = await ingest_at(db_target, *paths, now=T0)
+    assert report.new == 3 and report.updated == 1 and not report.rejected
+    for path in paths:  # each file its own batch: nothing read ahead outlives a write
+        await ingest_at(another_db_target, path, now=T0)
+    batch, single = _content(db_target), _content(another_db_target)
+    assert batch == single
+    assert ("https://b.example/booster", "Falcon booster recovered, engineers say") in {
+        r[:2] for r in batch["items"]
+    }
+    assert ("https://c.example/harbour", "Harbour greets the barge crew") in {
+        r[:2] for r in batch["items"]
+    }
+
+
+async def test_corrected_url_in_the_same_batch_hides_the_old_article(
+    tmp_path: Path, db_target: str
+) -> None:
+    """The previous article of a file is read ahead; the hide it causes is seen by a later file
+    of the same batch that names the hidden url again."""
+    src = tmp_path / "src"
+    write_article(src, "a.md", "Typo url", "https://a.example/tpyo")
+    await ingest_at(db_target, src, now=T0)
+    write_article(src, "a.md", "Typo url", "https://a.example/typo")
+    write_article(
+        src, "b.md", "Other", "https://b.example/other",
+        related_items=[related("Typo url", "https://a.example/tpyo", "2024-05-01T10:00:00Z")],
+    )  # fmt: skip
+    await ingest_at(db_target, src, now=T0 + 60)
+    removed = scalar(db_target, "SELECT removed FROM items WHERE url = 'https://a.example/tpyo'")
+    assert removed == 1
+    assert scalar(db_target, "SELECT count(*) FROM items WHERE removed = 0 AND is_article = 1") == 2
+
+
+async def test_insert_rows_writes_the_same_rows_on_both_backends(db_target: str) -> None:
+    async with open_database(db_target, readers=0) as db:
+
+        def write(conn) -> list:
+            conn.execute("BEGIN IMMEDIATE")
+            insert_rows(
+                conn,
+                "INSERT INTO story_buckets(bucket, stories, items)",
+                ("bigint", "bigint", "bigint"),
+                [(1, 1, 2), (2, 0, 5)],
+            )
+            returned = insert_rows(
+                conn,
+                "INSERT INTO story_buckets(bucket, stories, items)",
+                ("bigint", "bigint", "bigint"),
+                [(1, 3, 0), (3, 1, 1)],
+                "ON CONFLICT(bucket) DO UPDATE SET "
+                "stories = story_buckets.stories + excluded.stories",
+                returning="bucket, stories",
+            )
+            assert insert_rows(conn, "INSERT INTO story_buckets(bucket)", ("bigint",), []) is None
+            conn.execute("COMMIT")
+            return [] if returned is None else sorted(tuple(r) for r in returned)
+
+        returned = await db.run(write)
+        got = await db.fetchall("SELECT bucket, stories, items FROM story_buckets ORDER BY bucket")
+    assert [tuple(r) for r in got] == [(1, 4, 2), (2, 0, 5), (3, 1, 1)]
+    if db_target.startswith("postgresql://"):
+        assert returned == [(1, 4), (3, 1)]
+    else:
+        assert returned == []  # SQLite's executemany returns nothing: callers read after
+
+
+async def test_a_refusal_met_late_in_the_pipeline_rejects_only_its_file(
+    tmp_path: Path, db_target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a statement whose result is never read fails at the server; the error comes
+    back with a later statement of the file (or at the end of its block) and still rejects that
+    file alone. (SQLite reads the cast as 0 and refuses nothing.)"""
+    if not db_target.startswith("postgresql://"):
+        pytest.skip("a server-side refusal in a pipelined statement is PostgreSQL's")
+    src = tmp_path / "src"
+    for i in range(12):
+        write_article(src, f"{i:03d}.md", f"Headline {i}", f"https://e.example/{i}")
+    real = articles_store._upsert_article
+
+    def upsert(conn, lookups, article, source, now):
+        found = real(conn, lookups, article, source, now)
+        if article.url.endswith("/5"):
+            conn.execute("SELECT CAST(? AS integer)", ("not a number",))  # result never read
+        return found
+
+    monkeypatch.setattr(articles_store, "_upsert_article", upsert)
+    report = await ingest_at(db_target, src, now=T0)
+    assert report.new == 11
+    [rejected] = report.rejected
+    assert rejected["path"].endswith("005.md") and "could not be stored" in rejected["reason"]
+    assert scalar(db_target, "SELECT count(*) FROM items WHERE is_article = 1") == 11
+    assert scalar(db_target, "SELECT count(*) FROM items WHERE url = 'https://e.example/5'") == 0
+    grouped = scalar(db_target, "SELECT count(*) FROM items WHERE story_id IS NOT NULL")
+    assert grouped == 11
+
+
+async def test_a_refusal_met_in_the_next_file_fails_the_batch_not_that_file(
+    tmp_path: Path,
+    db_target: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL: a statement sent last for a file (no read of that file follows it) fails at
+    the server; the error reaches Python while the NEXT file is written. That file's savepoint
+    was never made (the server skipped it), so neither file is blamed wrongly: the batch fails,
+    the ingest writes its files one by one, and only the file at fault is rejected."""
+    if not db_target.startswith("postgresql://"):
+        pytest.skip("a server-side refusal in a pipelined statement is PostgreSQL's")
+    src = tmp_path / "src"
+    for i in range(12):
+        write_article(src, f"{i:03d}.md", f"Headline {i}", f"https://e.example/{i}")
+    real = articles_store._write_one
+
+    def write_one(conn, lookups, grouper, source, parsed, now):
+        found = real(conn, lookups, grouper, source, parsed, now)
+        if parsed.article.url.endswith("/5"):
+            conn.execute("SELECT CAST(? AS integer)", ("not a number",))  # result never read
+        return found
+
+    monkeypatch.setattr(articles_store, "_write_one", write_one)
+    with caplog.at_level(logging.WARNING, logger="bot.services.ingest"):
+        report = await ingest_at(db_target, src, now=T0)
+    assert "writing them one by one" in caplog.text
+    assert report.new == 11
+    [rejected] = report.rejected
+    assert rejected["path"].endswith("005.md") and "could not be stored" in rejected["reason"]
+    assert scalar(db_target, "SELECT count(*) FROM items WHERE is_article = 1") == 11
+    assert scalar(db_target, "SELECT count(*) FROM files WHERE error IS NULL") == 11
