@@ -182,10 +182,17 @@ Sample = tuple[float, int, int]  # (time, runs planned, messages accepted)
 async def _sample(double: DiscordDouble, mark: int, url: str) -> list[Sample]:
     """(time, runs in the ledger, messages accepted) every 0.5 s, until cancelled."""
     samples: list[Sample] = []
+    seen, posted, sql = mark, 0, "SELECT count(*) FROM digest_runs"
     try:
         while True:
-            planned = rows(url, "SELECT count(*) FROM digest_runs")[0][0]
-            samples.append((time.perf_counter(), planned, accepted(double, mark)[0]))
+            planned = (await asyncio.to_thread(rows, url, sql))[0][0]
+            new, seen = double.requests[seen:], len(double.requests)
+            posted += sum(
+                1
+                for r in new
+                if r.method == "POST" and r.path.endswith("/messages") and r.status == 200
+            )
+            samples.append((time.perf_counter(), planned, posted))
             await asyncio.sleep(0.5)
     except asyncio.CancelledError:
         return samples

@@ -348,13 +348,22 @@ class DigestService(DigestSubscriptions):
             return None
         return await self._resume(sub, run, self.clock())
 
-    async def _resume(self, sub: Subscription, run: DigestRun, now: datetime) -> RunResult:
+    async def resume_claimed(self, sub: Subscription, run: DigestRun) -> RunResult:
+        """:meth:`resume_run` for a run this process claimed and read in the same hop and marked
+        with ``Deliverer.take`` (``Claims.claim_open_runs``): posted without reading it again."""
+        return await self._resume(sub, run, self.clock(), claimed=True)
+
+    async def _resume(
+        self, sub: Subscription, run: DigestRun, now: datetime, *, claimed: bool = False
+    ) -> RunResult:
         late = now - run.scheduled_for
         if late <= self.grace and sub.state is not SubscriptionState.PAUSED:
-            return await self.deliver(sub, run)
+            return await self.delivery.deliver(sub, run, claimed=claimed)
         error = (
             f"interrupted after {len(run.sent_message_ids)} of {len(run.messages)} messages and "
             f"not resumed: {ago(late)} late, past the grace period"
         )
         await self.ledger.finish_run(run.id, RunStatus.FAILED, error, now)
+        if claimed:
+            await self.delivery.release(run.id)
         return RunResult(sub.id, str(RunStatus.FAILED), run.id, error=error)

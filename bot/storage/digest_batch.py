@@ -34,6 +34,19 @@ def _marks(chunk: Sequence[object]) -> str:
     return ",".join("?" * len(chunk))
 
 
+def _sent_ids(conn: Connection, run_ids: Sequence[int]) -> dict[int, list[int]]:
+    """The message ids already recorded for each of ``run_ids``, in part order."""
+    sent: dict[int, list[int]] = {}
+    for chunk in _chunks(run_ids):
+        for run_id, message_id in conn.execute(
+            f"SELECT run_id, message_id FROM digest_messages WHERE run_id IN ({_marks(chunk)}) "
+            "ORDER BY run_id, position",
+            chunk,
+        ):
+            sent.setdefault(run_id, []).append(message_id)
+    return sent
+
+
 def get_subscriptions(conn: Connection, sub_ids: Sequence[int]) -> dict[int, Subscription]:
     """The subscriptions of ``sub_ids`` that exist (``get_subscription`` for each)."""
     out: dict[int, Subscription] = {}
@@ -61,14 +74,7 @@ def scheduled_runs(
             [*chunk, *fires],
         ).fetchall()
     rows = [r for r in rows if (r[1], r[5]) in wanted]
-    sent: dict[int, list[int]] = {}
-    for chunk in _chunks([r[0] for r in rows]):
-        for run_id, message_id in conn.execute(
-            f"SELECT run_id, message_id FROM digest_messages WHERE run_id IN ({_marks(chunk)}) "
-            "ORDER BY run_id, position",
-            chunk,
-        ):
-            sent.setdefault(run_id, []).append(message_id)
+    sent = _sent_ids(conn, [r[0] for r in rows])
     return {(r[1], r[5]): run_from_row(r, sent.get(r[0], ())) for r in rows}
 
 
@@ -123,3 +129,26 @@ def reserved_story_ids(conn: Connection, channel_ids: Sequence[int]) -> dict[int
     every = sorted(set().union(*planned.values())) if planned else []
     current = current_story_ids(conn, every) if every else {}
     return {c: {current[s] for s in ids} for c, ids in planned.items()}
+
+
+def open_runs_by_id(
+    conn: Connection, run_ids: Sequence[int]
+) -> list[tuple[Subscription, DigestRun]]:
+    """The runs of ``run_ids`` still open, each with its subscription (``get_run`` and
+    ``get_subscription`` for each), in ``run_ids`` order; runs closed or whose subscription is
+    gone are left out."""
+    rows: list[Sequence] = []
+    for chunk in _chunks(run_ids):
+        rows += conn.execute(
+            f"SELECT {_RUN_COLS} FROM digest_runs WHERE id IN ({_marks(chunk)}) "
+            "AND status IN ('planned', 'sending')",
+            chunk,
+        ).fetchall()
+    sent = _sent_ids(conn, [r[0] for r in rows])
+    runs = {r[0]: run_from_row(r, sent.get(r[0], ())) for r in rows}
+    subs = get_subscriptions(conn, [run.subscription_id for run in runs.values()])
+    return [
+        (subs[runs[i].subscription_id], runs[i])
+        for i in run_ids
+        if i in runs and runs[i].subscription_id in subs
+    ]
