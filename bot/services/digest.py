@@ -126,6 +126,10 @@ class DigestService(DigestSubscriptions):
         self.plan_retry_delays = tuple(plan_retry_delays)
         self.ledger = DigestLedger(db)
         self._builder = DigestBuilder(score, post_when_empty=config.post_when_empty, color=color)
+        # A planned scheduled run is left to the delivery workers (``digest_workers``), which
+        # claim open runs in bulk, instead of being claimed and posted one by one here: set on
+        # a shared database, where every process runs one.
+        self.hand_off = False
         # Scheduled fires asked for together are planned together (``digest_planning``).
         self._planner = PlanBatcher(self._plan_batch)
         self.delivery = Deliverer(
@@ -223,7 +227,8 @@ class DigestService(DigestSubscriptions):
         latest at or before ``now``): posted, resumed, skipped (past grace) or nothing to do.
 
         A database error while planning is retried (``plan_retry_delays``) as long as the fire
-        is within the grace period; a fire that finally fails is recorded and logged."""
+        is within the grace period; a fire that finally fails is recorded and logged. With
+        ``hand_off`` a run planned and open is left to the delivery workers ("planned")."""
         now = now or self.clock()
         fire = scheduled_for
         attempt = 0
@@ -250,8 +255,11 @@ class DigestService(DigestSubscriptions):
                 now = self.clock()
         if planned is None:
             return RunResult(sub_id, "noop")
+        sub, run = planned
+        if self.hand_off and run.is_open:
+            return RunResult(sub.id, "planned", run.id, len(run.story_ids))
         self.delivery.checkpoint("claimed")
-        return await self.deliver(*planned)
+        return await self.deliver(sub, run)
 
     async def _subscription_or_none(self, sub_id: int) -> Subscription | None:
         try:
