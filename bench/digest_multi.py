@@ -174,6 +174,14 @@ async def _serve(
     finally:
         for proc in procs:
             await proc.__aexit__(None, None, None)
+        logs = os.environ.get("NEWSBOT_BENCH_LOGS")  # a folder: each process's log written there
+        if logs:
+            _write_logs(Path(logs), [proc.lines for proc in procs])
+
+
+def _write_logs(folder: Path, logs: list[list[str]]) -> None:
+    for i, lines in enumerate(logs):
+        (folder / f"process-{i}.log").write_text("\n".join(lines), encoding="utf-8")
 
 
 Sample = tuple[float, int, int]  # (time, runs planned, messages accepted)
