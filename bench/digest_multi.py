@@ -135,6 +135,7 @@ async def _serve(
     try:
         leader = await _leader(procs, 60)
         elected = time.perf_counter()
+        timeline = asyncio.create_task(_sample(double, mark, url))
         try:
             await until(lambda: accepted(double, mark)[0] >= subs, subs, "every digest posted")
         except AssertionError:
@@ -143,6 +144,8 @@ async def _serve(
                 print("\n".join(ln for ln in proc.lines if "apscheduler" not in ln)[-2500:])
             raise
         delivered = time.perf_counter() - elected
+        timeline.cancel()
+        samples = await timeline
         sent_sql = "SELECT count(*) FROM digest_runs WHERE status = 'sent'"
         await until(lambda: rows(url, sent_sql)[0][0] >= subs, 60, "every run marked sent")
         _, repeats = accepted(double, mark)
@@ -162,6 +165,7 @@ async def _serve(
             f"429 served: {double.stats.rate_limited} (global {double.stats.global_rate_limited})"
             f"   duplicates: {duplicates}   missing: {missing}   nonce repeats: {repeats}"
         )
+        print(_phases(elected, samples, subs))
         takeover = await _takeover(procs, leader)
         print(f"leader killed (SIGKILL): new leader after {takeover:.1f} s   (bar <= 30 s)")
         ok = delivered <= 1.2 * floor and not duplicates and not missing and takeover <= 30
@@ -170,6 +174,52 @@ async def _serve(
     finally:
         for proc in procs:
             await proc.__aexit__(None, None, None)
+        logs = os.environ.get("NEWSBOT_BENCH_LOGS")  # a folder: each process's log written there
+        if logs:
+            _write_logs(Path(logs), [proc.lines for proc in procs])
+
+
+def _write_logs(folder: Path, logs: list[list[str]]) -> None:
+    for i, lines in enumerate(logs):
+        (folder / f"process-{i}.log").write_text("\n".join(lines), encoding="utf-8")
+
+
+Sample = tuple[float, int, int]  # (time, runs planned, messages accepted)
+
+
+async def _sample(double: DiscordDouble, mark: int, url: str) -> list[Sample]:
+    """(time, runs in the ledger, messages accepted) every 0.5 s, until cancelled."""
+    samples: list[Sample] = []
+    seen, posted, sql = mark, 0, "SELECT count(*) FROM digest_runs"
+    try:
+        while True:
+            planned = (await asyncio.to_thread(rows, url, sql))[0][0]
+            new, seen = double.requests[seen:], len(double.requests)
+            posted += sum(
+                1
+                for r in new
+                if r.method == "POST" and r.path.endswith("/messages") and r.status == 200
+            )
+            samples.append((time.perf_counter(), planned, posted))
+            await asyncio.sleep(0.5)
+    except asyncio.CancelledError:
+        return samples
+
+
+def _phases(elected: float, samples: list[Sample], subs: int) -> str:
+    """Where the delivery time went: planning (runs in the ledger) against posting (accepted
+    messages), both sampled every 0.5 s."""
+
+    def reached(count: int, column: int = 2) -> float:
+        return next((s[0] - elected for s in samples if s[column] >= count), float("nan"))
+
+    t10, t90 = reached(subs // 10), reached(subs * 9 // 10)
+    middle = (subs * 8 // 10) / (t90 - t10) if t90 > t10 else float("nan")
+    return (
+        f"phases: every run planned {reached(subs, 1):.1f} s after the election; "
+        f"first message {reached(1):.1f} s; 10% {t10:.1f} s; 90% {t90:.1f} s "
+        f"(posting {middle:.1f} msgs/s between them)"
+    )
 
 
 async def _leader(procs: list[BotProcess], timeout: float) -> BotProcess:  # noqa: ASYNC109

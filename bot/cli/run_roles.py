@@ -62,6 +62,7 @@ def coordination_extension(
     if coordinator.shared and services.digests is not None:
         assert isinstance(coordinator, Coordinator)
         worker = DeliveryWorker(services.digests, coordinator)
+        services.digests.hand_off = True  # the planner leaves its runs to the workers
         if scheduler is not None:
             scheduler.resync_seconds = RESYNC_SECONDS
 

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.domain import coordination as c
+from bot.domain.digest import DigestRun, Subscription
 from bot.storage.coordination import Coordination
 from bot.storage.db import Database
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[], Awaitable[None]]
 PACING = "discord-global"
+MAX_SLOTS = 16  # send slots taken from the database in one round trip at most
 
 
 def new_process_id() -> str:
@@ -47,6 +49,7 @@ class Claims(Protocol):
     async def claim_run(self, run_id: int) -> bool: ...
     async def release_run(self, run_id: int) -> None: ...
     async def claim_runs(self, limit: int) -> list[int]: ...
+    async def claim_open_runs(self, limit: int) -> list[tuple[Subscription, DigestRun]]: ...
     async def claim_feeds(self, feed_ids: list[int], due_at: int) -> list[int]: ...
     async def release_feeds(self, feed_ids: list[int]) -> None: ...
 
@@ -85,6 +88,8 @@ class Coordinator:
         self._until = 0.0  # act as leader until then (lead_until of the last renewal)
         self._task: asyncio.Task[None] | None = None
         self._transition = asyncio.Lock()
+        self._releases: list[tuple[str, asyncio.Future[None]]] = []
+        self._releaser: asyncio.Task[None] | None = None
 
     @property
     def leading(self) -> bool:
@@ -184,10 +189,40 @@ class Coordinator:
         return await self.repo.claim_run(run_id, self.holder, self.clock(), self.claim_ttl)
 
     async def release_run(self, run_id: int) -> None:
-        await self.repo.release_names([c.run_claim(run_id)], self.holder, self.clock())
+        """Give the claim up; the releases asked for while one is being written are written
+        together in the next round trip."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._releases.append((c.run_claim(run_id), future))
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.create_task(self._release_claims(), name="newsbot-releases")
+        await future
+
+    async def _release_claims(self) -> None:
+        while self._releases:
+            batch, self._releases = self._releases, []
+            try:
+                await self.repo.release_names([n for n, _ in batch], self.holder, self.clock())
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except BaseException:  # cancelled: no caller is left waiting
+                for _, future in [*batch, *self._releases]:
+                    future.cancel()
+                self._releases = []
+                raise
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def claim_runs(self, limit: int) -> list[int]:
         return await self.repo.claim_runs(self.holder, self.clock(), self.claim_ttl, limit)
+
+    async def claim_open_runs(self, limit: int) -> list[tuple[Subscription, DigestRun]]:
+        """Claim up to ``limit`` open runs nobody holds, read in the same hop (with their
+        subscriptions): ready to post without reading them again."""
+        return await self.repo.claim_open_runs(self.holder, self.clock(), self.claim_ttl, limit)
 
     async def claim_feeds(self, feed_ids: list[int], due_at: int) -> list[int]:
         return await self.repo.claim_due_feeds(
@@ -235,6 +270,9 @@ class SoleProcess:
     async def claim_runs(self, limit: int) -> list[int]:
         return []
 
+    async def claim_open_runs(self, limit: int) -> list[tuple[Subscription, DigestRun]]:
+        return []
+
     async def claim_feeds(self, feed_ids: list[int], due_at: int) -> list[int]:
         return list(feed_ids)
 
@@ -250,18 +288,24 @@ class LocalPacer:
         self._next = 0.0
 
     async def wait(self) -> None:
+        (delay,) = self.reserve(1)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def reserve(self, count: int) -> list[float]:
+        """Take ``count`` consecutive slots: the delay from now until each."""
         now = time.monotonic()
         slot = max(now, self._next)
-        self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        self._next = slot + count * self.interval
+        return [slot - now + i * self.interval for i in range(count)]
 
 
 class SharedPacer:
-    """Spaces the calls of every process sharing the database ``1 / rate`` s apart: each call
-    takes the next send slot from the database (one UPDATE ... RETURNING) and sleeps until it.
-    A database error falls back to this process's share (``rate / members()``, the live
-    processes) for that call rather than stopping the posts."""
+    """Spaces the calls of every process sharing the database ``1 / rate`` s apart: the calls
+    waiting together take consecutive send slots from the database in one UPDATE ... RETURNING
+    (at most ``max_slots``; the calls arriving meanwhile take theirs in the next one), then each
+    sleeps until its slot. A database error falls back to this process's share
+    (``rate / members()``, the live processes) for those calls rather than stopping the posts."""
 
     def __init__(
         self,
@@ -270,22 +314,51 @@ class SharedPacer:
         *,
         members: Callable[[], int] = lambda: 1,
         clock: Callable[[], float] = time.time,
+        max_slots: int = MAX_SLOTS,
     ) -> None:
         self.repo = repo
         self.rate = rate
         self.interval = 1.0 / rate
         self.members = members
         self.clock = clock
+        self.max_slots = max_slots
         self._fallback = LocalPacer(rate)
+        self._waiting: list[asyncio.Future[float]] = []
+        self._taker: asyncio.Task[None] | None = None
 
     async def wait(self) -> None:
-        try:
-            send_at = await self.repo.take_slot(PACING, self.clock(), self.interval)
-        except Exception as exc:
-            log.warning("the shared send pacing is unavailable (%s): pacing locally", exc)
-            self._fallback.interval = max(1, self.members()) / self.rate
-            await self._fallback.wait()
-            return
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        if self._taker is None or self._taker.done():
+            self._taker = asyncio.create_task(self._take(), name="newsbot-send-pacing")
+        send_at = await future
         delay = send_at - self.clock()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    async def _take(self) -> None:
+        batch: list[asyncio.Future[float]] = []
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_slots]
+                del self._waiting[: len(batch)]
+                for future, send_at in zip(batch, await self._slots(len(batch)), strict=True):
+                    if not future.done():
+                        future.set_result(send_at)
+        except BaseException:  # cancelled: no caller is left waiting
+            for future in [*batch, *self._waiting]:
+                if not future.done():
+                    future.cancel()
+            self._waiting.clear()
+            raise
+
+    async def _slots(self, count: int) -> list[float]:
+        """The send times of ``count`` consecutive slots (wall-clock seconds)."""
+        try:
+            first = await self.repo.take_slot(PACING, self.clock(), self.interval, count)
+        except Exception as exc:
+            log.warning("the shared send pacing is unavailable (%s): pacing locally", exc)
+            self._fallback.interval = max(1, self.members()) / self.rate
+            now = self.clock()
+            return [now + delay for delay in self._fallback.reserve(count)]
+        return [first + i * self.interval for i in range(count)]

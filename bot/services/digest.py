@@ -47,6 +47,16 @@ from bot.services.digest_delivery import (
     RunResult,
 )
 from bot.services.digest_fire import record_failed_fire
+from bot.services.digest_planning import (
+    Fire,
+    PlanBatcher,
+    PlanContext,
+    Planned,
+    ago,
+    note_outcome,
+    plan_fires,
+    report,
+)
 from bot.services.digest_subscriptions import (
     DigestSubscriptions,
     DuplicateSubscription,
@@ -90,14 +100,6 @@ class DeliveryUnavailable(UserError):
     pass
 
 
-def _ago(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    hours = minutes / 60
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
-
-
 class DigestService(DigestSubscriptions):
     def __init__(
         self,
@@ -124,6 +126,12 @@ class DigestService(DigestSubscriptions):
         self.plan_retry_delays = tuple(plan_retry_delays)
         self.ledger = DigestLedger(db)
         self._builder = DigestBuilder(score, post_when_empty=config.post_when_empty, color=color)
+        # A planned scheduled run is left to the delivery workers (``digest_workers``), which
+        # claim open runs in bulk, instead of being claimed and posted one by one here: set on
+        # a shared database, where every process runs one.
+        self.hand_off = False
+        # Scheduled fires asked for together are planned together (``digest_planning``).
+        self._planner = PlanBatcher(self._plan_batch)
         self.delivery = Deliverer(
             db,
             clock=clock,
@@ -189,7 +197,7 @@ class DigestService(DigestSubscriptions):
             now=now,
         )
         if created and status is RunStatus.EMPTY:
-            _note_outcome(tx, sub, now, "nothing new")
+            note_outcome(tx, sub, now, "nothing new")
         if created and status is RunStatus.EMPTY:
             self.delivery.events.digest_finished("skipped", "empty", None)
         return run, created
@@ -205,51 +213,12 @@ class DigestService(DigestSubscriptions):
         return await self.ledger.unit(fn, *args)
 
     # -- running --------------------------------------------------------------------------------
-    def _plan_scheduled(self, tx: LedgerTx, sub_id: int, at: datetime | None, now: datetime):
-        sub = tx.get_subscription(sub_id)
-        if sub is None or sub.state is SubscriptionState.PAUSED:
-            return sub, None
-        at = at or d.previous_fire(sub.time, sub.zone, now)
-        local_date = d.local_date_for(at, sub.zone)
-        existing = tx.scheduled_run(sub.id, at)
-        if existing is not None:
-            return sub, existing
-        self.delivery.checkpoint("plan")
-        late = now - at
-        if late > self.grace:
-            error = (
-                f"missed by {_ago(late)}, more than the {self.config.grace_hours:g} h grace "
-                "period (the bot was not running)"
-            )
-            with tx.transaction():
-                run, _ = tx.insert_run(
-                    subscription_id=sub.id,
-                    local_date=local_date,
-                    kind="scheduled",
-                    channel_id=sub.channel_id,
-                    scheduled_for=at,
-                    window=d.Window(now, now, now),
-                    status=RunStatus.SKIPPED,
-                    story_ids=(),
-                    messages=(),
-                    error=error,
-                    now=now,
-                )
-                _note_outcome(tx, sub, now, f"skipped: {error}")
-            self.delivery.events.digest_finished("skipped", "missed", None)
-            log.warning(
-                "digest %d (guild %d, channel %d) for %s skipped: %s",
-                sub.id,
-                sub.guild_id,
-                sub.channel_id,
-                local_date,
-                error,
-            )
-            return sub, run
-        with tx.transaction():
-            plan = self._build(tx, sub, local_date, now)
-            run, _ = self._record_plan(tx, sub, plan, kind="scheduled", at=at, now=now)
-        return sub, run
+    async def _plan_batch(self, fires: list[Fire]) -> list[Planned]:
+        """Plan ``fires`` in one ledger hop (``digest_planning.plan_fires``)."""
+        ctx = PlanContext(self._builder, self.grace, self.delivery.checkpoint)
+        batch = await self._db(plan_fires, ctx, fires)
+        report(self.delivery.events, batch)
+        return batch.planned
 
     async def run_scheduled(
         self, sub_id: int, *, scheduled_for: datetime | None = None, now: datetime | None = None
@@ -258,7 +227,8 @@ class DigestService(DigestSubscriptions):
         latest at or before ``now``): posted, resumed, skipped (past grace) or nothing to do.
 
         A database error while planning is retried (``plan_retry_delays``) as long as the fire
-        is within the grace period; a fire that finally fails is recorded and logged."""
+        is within the grace period; a fire that finally fails is recorded and logged. With
+        ``hand_off`` a run planned and open is left to the delivery workers ("planned")."""
         now = now or self.clock()
         fire = scheduled_for
         attempt = 0
@@ -285,8 +255,11 @@ class DigestService(DigestSubscriptions):
                 now = self.clock()
         if planned is None:
             return RunResult(sub_id, "noop")
+        sub, run = planned
+        if self.hand_off and run.is_open:
+            return RunResult(sub.id, "planned", run.id, len(run.story_ids))
         self.delivery.checkpoint("claimed")
-        return await self.deliver(*planned)
+        return await self.deliver(sub, run)
 
     async def _subscription_or_none(self, sub_id: int) -> Subscription | None:
         try:
@@ -326,7 +299,7 @@ class DigestService(DigestSubscriptions):
         """Build the digest and record it in the ledger (or find the recorded one); None when
         the subscription is gone or paused. :meth:`run_scheduled` is this, then :meth:`deliver`."""
         now = now or self.clock()
-        sub, run = await self._db(self._plan_scheduled, sub_id, scheduled_for, now)
+        sub, run = await self._planner.plan(Fire(sub_id, scheduled_for, now))
         return None if sub is None or run is None else (sub, run)
 
     async def send_now(self, guild_id: int, sub_id: int) -> RunResult:
@@ -383,26 +356,22 @@ class DigestService(DigestSubscriptions):
             return None
         return await self._resume(sub, run, self.clock())
 
-    async def _resume(self, sub: Subscription, run: DigestRun, now: datetime) -> RunResult:
+    async def resume_claimed(self, sub: Subscription, run: DigestRun) -> RunResult:
+        """:meth:`resume_run` for a run this process claimed and read in the same hop and marked
+        with ``Deliverer.take`` (``Claims.claim_open_runs``): posted without reading it again."""
+        return await self._resume(sub, run, self.clock(), claimed=True)
+
+    async def _resume(
+        self, sub: Subscription, run: DigestRun, now: datetime, *, claimed: bool = False
+    ) -> RunResult:
         late = now - run.scheduled_for
         if late <= self.grace and sub.state is not SubscriptionState.PAUSED:
-            return await self.deliver(sub, run)
+            return await self.delivery.deliver(sub, run, claimed=claimed)
         error = (
             f"interrupted after {len(run.sent_message_ids)} of {len(run.messages)} messages and "
-            f"not resumed: {_ago(late)} late, past the grace period"
+            f"not resumed: {ago(late)} late, past the grace period"
         )
         await self.ledger.finish_run(run.id, RunStatus.FAILED, error, now)
+        if claimed:
+            await self.delivery.release(run.id)
         return RunResult(sub.id, str(RunStatus.FAILED), run.id, error=error)
-
-
-def _note_outcome(tx: LedgerTx, sub: Subscription, now: datetime, outcome: str) -> None:
-    """Record a run's outcome without changing the subscription's failure state."""
-    tx.record_outcome(
-        sub.id,
-        state=sub.state,
-        failure_streak=sub.failure_streak,
-        last_failed_date=sub.last_failed_date,
-        last_error=sub.last_error,
-        last_run_at=now,
-        last_outcome=outcome,
-    )

@@ -84,8 +84,8 @@ class DigestBuilder:
         self.color = color
         self._pool: CandidatePool | None = None
 
-    def _current_pool(self, tx: LedgerTx, now: datetime) -> CandidatePool:
-        version = tx.items_version()
+    def _current_pool(self, tx: LedgerTx, now: datetime, version: int | None) -> CandidatePool:
+        version = tx.items_version() if version is None else version
         pool = self._pool
         if (
             pool is None
@@ -97,16 +97,34 @@ class DigestBuilder:
         return pool
 
     def build(self, tx: LedgerTx, sub: Subscription, local_date: date, now: datetime) -> DigestPlan:
-        pool = self._current_pool(tx, now)
         previous = tx.previous_window_end(sub.id)
         first = None if previous is not None else tx.first_attempt(sub.id)
-        window = d.digest_window(previous, pool.until, first)
-        pool.ensure(tx, window.since)
         # "Sent" includes what another digest of the channel planned and has not finished (or
         # given up): those stories are reserved by its open ledger run.
         sent = tx.sent_story_ids(
             sub.channel_id, now - timedelta(days=store.SENT_MEMORY_DAYS)
         ) | tx.reserved_story_ids(sub.channel_id)
+        return self.compose(tx, sub, local_date, now, previous=previous, first=first, sent=sent)
+
+    def compose(
+        self,
+        tx: LedgerTx,
+        sub: Subscription,
+        local_date: date,
+        now: datetime,
+        *,
+        previous: datetime | None,
+        first: datetime | None,
+        sent: set[int],
+        version: int | None = None,
+    ) -> DigestPlan:
+        """:meth:`build` with the subscription's ledger reads already made: ``previous`` (its
+        last delivered window's end), ``first`` (its first attempt, when ``previous`` is None),
+        ``sent`` (the stories sent or reserved in its channel), ``version`` (``items_version``;
+        None: read it)."""
+        pool = self._current_pool(tx, now, version)
+        window = d.digest_window(previous, pool.until, None if previous is not None else first)
+        pool.ensure(tx, window.since)
         chosen = d.select_stories(pool.ranked, sub, window, sent, ranked=True)
         return d.build_plan(
             sub,

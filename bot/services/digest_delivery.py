@@ -178,22 +178,36 @@ class Deliverer(RunRecords):
         no more than this)."""
         return 0 if self._stopping else max(0, self.concurrency - len(self._inflight))
 
-    async def deliver(self, sub: Subscription, run: DigestRun) -> RunResult:
-        """Post the messages of ``run`` not yet sent (bounded concurrency across runs)."""
-        if not run.is_open or run.id in self._inflight:
-            return RunResult(sub.id, "noop", run.id)
-        if self.poster is None:
-            return RunResult(sub.id, "noop", run.id, error="no poster attached")
-        if self._stopping:
-            return RunResult(sub.id, "interrupted", run.id, error="shutting down")
-        self._inflight.add(run.id)
+    def take(self, run_id: int) -> bool:
+        """Mark a run this process has just claimed and read as being delivered here, before
+        :meth:`deliver` with ``claimed=True`` (False: it already is; leave it)."""
+        if run_id in self._inflight:
+            return False
+        self._inflight.add(run_id)
+        return True
+
+    async def deliver(
+        self, sub: Subscription, run: DigestRun, *, claimed: bool = False
+    ) -> RunResult:
+        """Post the messages of ``run`` not yet sent (bounded concurrency across runs).
+
+        ``claimed``: the run was claimed by this process and read in the same hop, and
+        :meth:`take` marked it: neither claimed nor read again here."""
+        if not claimed:
+            if not run.is_open or run.id in self._inflight:
+                return RunResult(sub.id, "noop", run.id)
+            self._inflight.add(run.id)
         try:
+            if self.poster is None:
+                return RunResult(sub.id, "noop", run.id, error="no poster attached")
+            if self._stopping:
+                return RunResult(sub.id, "interrupted", run.id, error="shutting down")
             async with self._slots:
-                if not await self._claim(run.id):
+                if not claimed and not await self._claim(run.id):
                     return RunResult(sub.id, "noop", run.id, error="claimed by another process")
                 try:
                     # Re-read the row: ``run`` may be stale (another caller finished it).
-                    fresh = await self.ledger.get_run(run.id)
+                    fresh = run if claimed else await self.ledger.get_run(run.id)
                     if fresh is None or not fresh.is_open:
                         return RunResult(sub.id, "noop", run.id)
                     return await self._post_run(sub, fresh)
@@ -213,6 +227,10 @@ class Deliverer(RunRecords):
         except Exception as exc:
             log.warning("digest run %d: could not be claimed: %s", run_id, exc)
             return False
+
+    async def release(self, run_id: int) -> None:
+        """Give up this process's claim on the run (errors logged: a claim expires anyway)."""
+        await self._release(run_id)
 
     async def _release(self, run_id: int) -> None:
         if self.claims is None:

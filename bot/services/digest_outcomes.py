@@ -41,7 +41,8 @@ class Poster(Protocol):
 class RunResult:
     subscription_id: int
     # a RunStatus value; "noop" (nothing to do: already done, paused, in flight); "interrupted"
-    # (shutdown: the run stays open and resumes at the next start)
+    # (shutdown: the run stays open and resumes at the next start); "planned" (left open to the
+    # delivery workers: ``DigestService.hand_off``)
     status: str
     run_id: int | None = None
     stories: int = 0

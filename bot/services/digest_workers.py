@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from bot.domain.digest import DigestRun, Subscription
 from bot.services.coordination import Claims
 from bot.services.digest import DigestService
 
@@ -68,23 +69,21 @@ class DeliveryWorker:
         room = min(BATCH, delivery.capacity)
         if room <= 0 or delivery.poster is None:
             return []
-        run_ids = await self.claims.claim_runs(room)
-        for run_id in run_ids:
-            task = asyncio.create_task(self._post(run_id), name=f"digest-run-{run_id}")
+        claimed = await self.claims.claim_open_runs(room)
+        for sub, run in claimed:
+            if not delivery.take(run.id):  # this process posts it already
+                continue
+            task = asyncio.create_task(self._post(sub, run), name=f"digest-run-{run.id}")
             self._posting.add(task)
             task.add_done_callback(self._posting.discard)
-        return run_ids
+        return [run.id for _, run in claimed]
 
-    async def _post(self, run_id: int) -> None:
+    async def _post(self, sub: Subscription, run: DigestRun) -> None:
         try:
-            result = await self.service.resume_run(run_id)
+            result = await self.service.resume_claimed(sub, run)
         except Exception:
-            log.exception("digest run %d: posting failed", run_id)
-            await self.claims.release_run(run_id)
+            log.exception("digest run %d: posting failed", run.id)
+            await self.claims.release_run(run.id)
             return
-        if result is None:  # no longer open: nothing to post, give the claim back
-            await self.claims.release_run(run_id)
-        elif result.status != "noop":
-            log.info(
-                "digest run %d (subscription %d): %s", run_id, result.subscription_id, result.status
-            )
+        if result.status != "noop":
+            log.info("digest run %d (subscription %d): %s", run.id, sub.id, result.status)

@@ -33,9 +33,12 @@ from bot.domain.coordination import (
     member_lease,
     run_claim,
 )
+from bot.domain.digest_plan import DigestRun
+from bot.domain.digest_subscription import Subscription
 from bot.storage.db import Database
 from bot.storage.dialect import is_postgres
 from bot.storage.dialect import transaction as _transaction
+from bot.storage.digest_batch import open_runs_by_id
 
 _ACQUIRE = (
     "INSERT INTO leases(name, holder, expires_at, token, acquired_at) VALUES (?, ?, ?, 1, ?) "
@@ -176,6 +179,22 @@ def claim_runs(conn: Any, holder: str, now: float, ttl: float, limit: int) -> li
     return claimed
 
 
+def claim_open_runs(
+    conn: Any, holder: str, now: float, ttl: float, limit: int
+) -> list[tuple[Subscription, DigestRun]]:
+    """:func:`claim_runs`, then the claimed runs still open read with their subscriptions, in
+    the same hop (nothing of this process runs in between); a claimed run that is not read
+    (closed meanwhile, its subscription gone) is released at once."""
+    claimed = claim_runs(conn, holder, now, ttl, limit)
+    if not claimed:
+        return []
+    found = open_runs_by_id(conn, claimed)
+    gone = set(claimed) - {run.id for _, run in found}
+    if gone:
+        release_names(conn, [run_claim(i) for i in sorted(gone)], holder, now)
+    return found
+
+
 def claim_due_feeds(
     conn: Any, feed_ids: Sequence[int], holder: str, now: float, ttl: float, due_at: int
 ) -> list[int]:
@@ -211,15 +230,17 @@ def release_names(conn: Any, names: Sequence[str], holder: str, now: float) -> N
 
 
 # -- pacing --------------------------------------------------------------------------------------
-def take_slot(conn: Any, name: str, now: float, interval: float) -> float:
-    """The time at which the caller may send (GCRA; see ``domain.coordination.send_slot``)."""
+def take_slot(conn: Any, name: str, now: float, interval: float, count: int = 1) -> float:
+    """The time at which the caller may send (GCRA; see ``domain.coordination.send_slot``);
+    ``count`` consecutive slots are taken at once, ``interval`` apart from the time returned."""
+    span = interval * count
     with _transaction(conn):
         row = conn.execute(
             "INSERT INTO rate_slots(name, tat) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
             "tat = CASE WHEN rate_slots.tat > ? THEN rate_slots.tat ELSE ? END + ? RETURNING tat",
-            (name, now + interval, now, now, interval),
+            (name, now + span, now, now, span),
         ).fetchone()
-        return float(row[0]) - interval
+        return float(row[0]) - span
 
 
 class Coordination:
@@ -258,6 +279,11 @@ class Coordination:
     async def claim_runs(self, holder: str, now: float, ttl: float, limit: int) -> list[int]:
         return await self.db.run(claim_runs, holder, now, ttl, limit)
 
+    async def claim_open_runs(
+        self, holder: str, now: float, ttl: float, limit: int
+    ) -> list[tuple[Subscription, DigestRun]]:
+        return await self.db.run(claim_open_runs, holder, now, ttl, limit)
+
     async def claim_due_feeds(
         self, feed_ids: Sequence[int], holder: str, now: float, ttl: float, due_at: int
     ) -> list[int]:
@@ -266,5 +292,5 @@ class Coordination:
     async def release_names(self, names: Sequence[str], holder: str, now: float) -> None:
         await self.db.run(release_names, list(names), holder, now)
 
-    async def take_slot(self, name: str, now: float, interval: float) -> float:
-        return await self.db.run(take_slot, name, now, interval)
+    async def take_slot(self, name: str, now: float, interval: float, count: int = 1) -> float:
+        return await self.db.run(take_slot, name, now, interval, count)

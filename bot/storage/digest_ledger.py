@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from bot.domain.digest import DigestRun, RunStatus, Subscription, Window
 from bot.domain.digest_messages import MessagePlan
 from bot.domain.views import StoryRow
+from bot.storage import digest_batch as batch
 from bot.storage import digests as store
 from bot.storage.db import Database
 from bot.storage.digest_sql import LedgerUnavailable
@@ -78,10 +79,37 @@ class LedgerTx:
     def reserved_story_ids(self, channel_id: int) -> set[int]:
         return store.reserved_story_ids(self._conn, channel_id)
 
+    # -- the same reads for many keys at once (``digest_batch``) ---------------------------------
+    def subscriptions(self, sub_ids: Sequence[int]) -> dict[int, Subscription]:
+        return batch.get_subscriptions(self._conn, sub_ids)
+
+    def scheduled_runs(
+        self, keys: Sequence[tuple[int, datetime]]
+    ) -> dict[tuple[int, int], DigestRun]:
+        """By (subscription id, fire instant in unix seconds)."""
+        return batch.scheduled_runs(self._conn, keys)
+
+    def window_history(self, sub_ids: Sequence[int]) -> dict[int, batch.History]:
+        """(previous window end, first attempt) by subscription."""
+        return batch.window_history(self._conn, sub_ids)
+
+    def sent_story_ids_by_channel(
+        self, channel_ids: Sequence[int], since: datetime
+    ) -> dict[int, set[int]]:
+        return batch.sent_story_ids(self._conn, channel_ids, since)
+
+    def reserved_story_ids_by_channel(self, channel_ids: Sequence[int]) -> dict[int, set[int]]:
+        return batch.reserved_story_ids(self._conn, channel_ids)
+
     # -- writes (inside :meth:`transaction`) ----------------------------------------------------
     def insert_run(self, **fields: Any) -> tuple[DigestRun, bool]:
         """Claim a run (see ``digest_runs.insert_run``): (run, created)."""
         return store.insert_run(self._conn, **fields)
+
+    def insert_runs(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], DigestRun]:
+        """Claim many scheduled runs in one statement (``digest_runs.insert_runs``): the runs
+        created, by (subscription id, fire instant in unix seconds)."""
+        return store.insert_runs(self._conn, rows)
 
     def record_outcome(self, sub_id: int, **fields: Any) -> None:
         """A subscription's last outcome and failure state (``digest_subscriptions``)."""

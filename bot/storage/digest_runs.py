@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from bot.domain.digest_messages import MessagePlan, plan_from_json, plan_to_json
 from bot.domain.digest_plan import DigestRun, RunStatus
@@ -31,6 +32,11 @@ def _run(conn: Connection, row: Sequence) -> DigestRun:
             "SELECT message_id FROM digest_messages WHERE run_id = ? ORDER BY position", (row[0],)
         )
     ]
+    return run_from_row(row, sent)
+
+
+def run_from_row(row: Sequence, sent: Sequence[int]) -> DigestRun:
+    """A ledger row (``_RUN_COLS``) and the ids of its messages already sent, as a run."""
     since, until = _dt(row[6]), _dt(row[7])
     assert since is not None and until is not None
     return DigestRun(
@@ -132,8 +138,16 @@ def first_attempt(conn: Connection, sub_id: int) -> datetime | None:
     return _dt(row[0]) if row else None
 
 
-def insert_run(
-    conn: Connection,
+_INSERT_RUN = (
+    "INSERT INTO digest_runs(subscription_id, local_date, kind, channel_id, scheduled_for, "
+    "window_start, window_end, status, story_ids, plan, error, created_at, updated_at) VALUES "
+)
+_ON_FIRE_CONFLICT = (
+    " ON CONFLICT(subscription_id, scheduled_for) WHERE kind = 'scheduled' DO NOTHING"
+)
+
+
+def run_values(
     *,
     subscription_id: int,
     local_date: date,
@@ -146,58 +160,80 @@ def insert_run(
     messages: Sequence[MessagePlan],
     error: str | None,
     now: datetime,
-) -> tuple[DigestRun, bool]:
+) -> tuple:
+    """The column values (``_INSERT_RUN`` order) of a new ledger row."""
+    return (
+        subscription_id,
+        local_date.isoformat(),
+        kind,
+        channel_id,
+        _ts(scheduled_for),
+        _ts(window.since),
+        _ts(window.until),
+        str(status),
+        json.dumps(list(story_ids)),
+        json.dumps(plan_to_json(messages), separators=(",", ":")),
+        error,
+        _ts(now),
+        _ts(now),
+    )
+
+
+def new_run(run_id: int, fields: dict) -> DigestRun:
+    """The run just inserted as ``run_id`` from the fields of :func:`run_values` (times at the
+    stored one-second precision, as read back)."""
+    window: Window = fields["window"]
+    since = _dt(_ts(window.since)) or window.since
+    return DigestRun(
+        id=run_id,
+        subscription_id=fields["subscription_id"],
+        local_date=fields["local_date"],
+        kind=fields["kind"],
+        channel_id=fields["channel_id"],
+        scheduled_for=_dt(_ts(fields["scheduled_for"])) or fields["scheduled_for"],
+        window=Window(since, _dt(_ts(window.until)) or window.until, since - PUBLISH_LAG),
+        status=fields["status"],
+        story_ids=tuple(fields["story_ids"]),
+        messages=tuple(fields["messages"]),
+        sent_message_ids=(),
+        error=fields["error"],
+        updated_at=_dt(_ts(fields["now"])),
+    )
+
+
+def insert_run(conn: Connection, **fields: Any) -> tuple[DigestRun, bool]:
     """Record a digest's intent; for a scheduled digest whose row exists, return that row instead.
 
-    Returns (row, created).
+    ``fields``: those of :func:`run_values`. Returns (row, created).
     """
     cur = conn.execute(
-        "INSERT INTO digest_runs(subscription_id, local_date, kind, channel_id, scheduled_for, "
-        "window_start, window_end, status, story_ids, plan, error, created_at, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
-        "ON CONFLICT(subscription_id, scheduled_for) WHERE kind = 'scheduled' DO NOTHING "
-        "RETURNING id",
-        (
-            subscription_id,
-            local_date.isoformat(),
-            kind,
-            channel_id,
-            _ts(scheduled_for),
-            _ts(window.since),
-            _ts(window.until),
-            str(status),
-            json.dumps(list(story_ids)),
-            json.dumps(plan_to_json(messages), separators=(",", ":")),
-            error,
-            _ts(now),
-            _ts(now),
-        ),
+        f"{_INSERT_RUN}(?,?,?,?,?,?,?,?,?,?,?,?,?){_ON_FIRE_CONFLICT} RETURNING id",
+        run_values(**fields),
     )
     inserted = cur.fetchone()
     if inserted is not None:
-        run = DigestRun(
-            id=inserted[0],
-            subscription_id=subscription_id,
-            local_date=local_date,
-            kind=kind,
-            channel_id=channel_id,
-            scheduled_for=_dt(_ts(scheduled_for)) or scheduled_for,
-            window=Window(
-                _dt(_ts(window.since)) or window.since,
-                _dt(_ts(window.until)) or window.until,
-                (_dt(_ts(window.since)) or window.since) - PUBLISH_LAG,
-            ),
-            status=status,
-            story_ids=tuple(story_ids),
-            messages=tuple(messages),
-            sent_message_ids=(),
-            error=error,
-            updated_at=_dt(_ts(now)),
-        )
-        return run, True
-    existing = scheduled_run(conn, subscription_id, scheduled_for)
+        return new_run(inserted[0], fields), True
+    existing = scheduled_run(conn, fields["subscription_id"], fields["scheduled_for"])
     assert existing is not None
     return existing, False
+
+
+def insert_runs(conn: Connection, rows: Sequence[dict]) -> dict[tuple[int, int], DigestRun]:
+    """Record many scheduled runs with one multi-row statement (``rows``: the fields of
+    :func:`run_values`); the runs created, by (subscription id, fire instant in unix seconds).
+    A row whose (subscription, fire instant) exists already is left out (not created)."""
+    created: dict[tuple[int, int], DigestRun] = {}
+    for start in range(0, len(rows), 200):
+        chunk = rows[start : start + 200]
+        marks = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
+        params = [v for fields in chunk for v in run_values(**fields)]
+        by_key = {(f["subscription_id"], _ts(f["scheduled_for"])): f for f in chunk}
+        for run_id, sub_id, fire in conn.execute(
+            f"{_INSERT_RUN}{marks}{_ON_FIRE_CONFLICT} RETURNING id, subscription_id, scheduled_for",
+            params,
+        ).fetchall():
+            created[(sub_id, fire)] = new_run(run_id, by_key[(sub_id, fire)])
+    return created
 
 
 def record_message(

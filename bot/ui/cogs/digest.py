@@ -77,20 +77,39 @@ def missing_permissions(channel: discord.abc.GuildChannel, me: discord.Member) -
     return [label for attr, label in NEEDED if not getattr(perms, attr)]
 
 
+SHARED_SENDING = 4  # posts in flight at once per process when the pacing is shared
+
+
 class DiscordPoster:
     """The digest service's :class:`~bot.services.digest.Poster`, over discord.py's HTTP client."""
 
     def __init__(
-        self, client: discord.Client, *, rate: float | None = GLOBAL_RATE, pacer: Any = None
+        self,
+        client: discord.Client,
+        *,
+        rate: float | None = GLOBAL_RATE,
+        pacer: Any = None,
+        sending: int | None = None,
     ) -> None:
         """``pacer``: an object whose ``await wait()`` spaces the posts (e.g. the pacing shared
-        by every process on the database); default: a :class:`Pacer` at ``rate``."""
+        by every process on the database); default: a :class:`Pacer` at ``rate``.
+
+        ``sending``: at most this many posts in flight at once. After a global 429 discord.py
+        holds every request of the client, then lets them all go at once; with posts paced by
+        several processes that burst earns more 429s. The bound keeps it short."""
         self.client = client
         self.pacer = pacer if pacer is not None else (Pacer(rate) if rate else None)
+        self._sending = asyncio.Semaphore(sending) if sending else None
 
     async def post(self, channel_id: int, message: MessagePlan, *, nonce: str) -> int:
         if self.pacer is not None:
             await self.pacer.wait()
+        if self._sending is None:
+            return await self._send(channel_id, message, nonce)
+        async with self._sending:
+            return await self._send(channel_id, message, nonce)
+
+    async def _send(self, channel_id: int, message: MessagePlan, nonce: str) -> int:
         channel = self.client.get_partial_messageable(channel_id)
         try:
             sent = await channel.send(**render.message_kwargs(message), nonce=nonce)
@@ -356,5 +375,6 @@ async def setup_digests(bot: NewsBot) -> None:
     service: DigestService | None = bot.services.digests
     if service is None:
         return
-    service.poster = DiscordPoster(bot, pacer=bot.services.extra.get("pacer"))
+    pacer = bot.services.extra.get("pacer")  # shared by the processes on one database
+    service.poster = DiscordPoster(bot, pacer=pacer, sending=SHARED_SENDING if pacer else None)
     await bot.add_cog(DigestCog(bot, service))
