@@ -19,15 +19,12 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from bot.domain.stories import UNDATED, Buckets, in_window
+from bot.storage.dialect import one_of
 
 __all__ = ["TermStats"]
 
 _CHUNK = 500
 _PAD = 8  # weeks read beyond a window, either side (see TermStats._load)
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 def _where(window: Buckets) -> tuple[str, tuple[int, ...]]:
@@ -62,10 +59,11 @@ class TermStats:
                 chunk = missing[start : start + _CHUNK]
                 for t in chunk:
                     stored[t] = (0, 0)
+                condition, params = one_of(self.conn, chunk, "text")
                 for term, stories, items in self.conn.execute(
                     "SELECT term, CAST(sum(stories) AS BIGINT), CAST(sum(items) AS BIGINT) "
-                    f"FROM term_buckets WHERE term IN ({_marks(len(chunk))}) GROUP BY term",
-                    chunk,
+                    f"FROM term_buckets WHERE term {condition} GROUP BY term",
+                    params,
                 ):
                     stored[term] = (stories, items)
             return stored
@@ -79,11 +77,11 @@ class TermStats:
             for start in range(0, len(unread), _CHUNK):
                 chunk = unread[start : start + _CHUNK]
                 found: dict[str, list[tuple[int, int, int]]] = {t: [] for t in chunk}
+                condition, params = one_of(self.conn, chunk, "text")
                 for term, bucket, stories, items in self.conn.execute(
                     "SELECT term, bucket, stories, items FROM term_buckets "
-                    f"WHERE term IN ({_marks(len(chunk))}) "
-                    "AND (bucket BETWEEN ? AND ? OR bucket = ?)",
-                    (*chunk, span[0], span[1], UNDATED),
+                    f"WHERE term {condition} AND (bucket BETWEEN ? AND ? OR bucket = ?)",
+                    (*params, span[0], span[1], UNDATED),
                 ):
                     found[term].append((bucket, stories, items))
                 for t, buckets in found.items():
