@@ -231,3 +231,53 @@ async def test_a_refusal_met_in_the_next_file_fails_the_batch_not_that_file(
     assert rejected["path"].endswith("005.md") and "could not be stored" in rejected["reason"]
     assert scalar(db_target, "SELECT count(*) FROM items WHERE is_article = 1") == 11
     assert scalar(db_target, "SELECT count(*) FROM files WHERE error IS NULL") == 11
+
+
+def test_read_ahead_tokenises_only_what_may_be_grouped_and_only_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PostgreSQL read-ahead reads the term frequencies of the batch's items in a few
+    queries. It skips related entries outside the article's grouping window (add_item_group
+    never groups them), and the engine reuses the tokens it computed: each text is tokenised
+    once per batch, not once by the read-ahead and again by the grouping."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    from bot.domain import stories as engine_module
+    from bot.domain.models import Article, RelatedItem
+    from bot.storage import stories as grouper_module
+    from bot.storage.db import configure, migrate
+    from bot.storage.stories import StoryGrouper
+
+    seen: list[str] = []
+    real = engine_module.item_tokens
+
+    def counting(title: str, excerpt: str | None):
+        seen.append(title)
+        return real(title, excerpt)
+
+    monkeypatch.setattr(engine_module, "item_tokens", counting)
+    monkeypatch.setattr(grouper_module, "item_tokens", counting)
+    path = str(tmp_path / "t.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    configure(conn)
+    migrate(conn, path)
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    article = Article(
+        url="https://a.example/falcon",
+        title="Falcon rocket lands on a barge",
+        published_at=at,
+        related=(
+            RelatedItem("https://b.example/near", "Falcon booster recovered", None, at),
+            RelatedItem("https://c.example/far", "Harbour of old", None, at - timedelta(days=40)),
+        ),
+    )
+    conn.execute("BEGIN")
+    grouper = StoryGrouper(conn, T0)
+    grouper.store._read_ahead = True  # as on PostgreSQL; the logic is the dialect's same
+    grouper.read_ahead([article])
+    assert seen == ["Falcon rocket lands on a barge", "Falcon booster recovered"]
+    grouper.engine.add(1, article.title, None, at)
+    assert seen == ["Falcon rocket lands on a barge", "Falcon booster recovered"]  # reused
+    conn.execute("ROLLBACK")
+    conn.close()

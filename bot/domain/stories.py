@@ -212,6 +212,9 @@ class StoryEngine:
         # cosine of two centroids by (story, size, story, size): a centroid only changes when
         # its size does, so a pair compared again (many related lists) costs a lookup
         self._cosines: dict[tuple[int, int, int, int], float] = {}
+        # (title, excerpt) -> tokens, filled by a store's read-ahead so an item it already
+        # tokenised is not tokenised again (the tokens depend on the text only)
+        self.tokens: dict[tuple[str, str | None], ItemTokens] = {}
 
     def vector(self, title: str, excerpt: str | None, at: datetime | None = None) -> Vector:
         return self._vector_dfs(title, excerpt, at)[0]
@@ -221,7 +224,7 @@ class StoryEngine:
     ) -> tuple[Vector, dict[str, int], tuple[str, ...], int]:
         """An item's vector, the story frequencies of its terms (read once, used twice), its
         title's slot terms, and N: all counted over the item's window (``idf_window``)."""
-        tokens = item_tokens(title, excerpt)
+        tokens = self.tokens.pop((title, excerpt), None) or item_tokens(title, excerpt)
         terms = terms_of(tokens, self.settings)
         window = idf_window(at, self.settings)
         items, item_dfs = self.store.item_dfs(terms, window)

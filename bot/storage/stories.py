@@ -30,7 +30,14 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
-from bot.domain.stories import Buckets, StoryEngine, StorySettings, idf_window, item_terms
+from bot.domain.stories import (
+    Buckets,
+    StoryEngine,
+    StorySettings,
+    idf_window,
+    item_tokens,
+    terms_of,
+)
 from bot.storage.dialect import lock_stories, one_of
 from bot.storage.story_aggregates import refresh_stories
 from bot.storage.story_store import SqliteStore, _dt
@@ -64,14 +71,23 @@ class StoryGrouper:
             return
         settings = self.settings
         by_window: dict[Buckets, set[str]] = {}  # the frequencies are read per IDF window
+        memo = self.engine.tokens
+
+        def want(title: str, excerpt: str | None, at) -> None:
+            tokens = memo.get((title, excerpt))
+            if tokens is None:
+                tokens = memo[(title, excerpt)] = item_tokens(title, excerpt)
+            by_window.setdefault(idf_window(at, settings), set()).update(terms_of(tokens, settings))
+
+        reach = settings.window
         for a in articles:
-            by_window.setdefault(idf_window(a.published_at, settings), set()).update(
-                item_terms(a.title, a.excerpt, settings)
-            )
+            want(a.title, a.excerpt, a.published_at)
             for r in a.related:
-                by_window.setdefault(idf_window(r.published_at, settings), set()).update(
-                    item_terms(r.title, r.excerpt, settings)
-                )
+                # only an entry within the article's window can be grouped with it
+                # (add_item_group); one that is already in a story is not regrouped either, but
+                # that is known only once its row is read
+                if r.published_at is None or abs(r.published_at - a.published_at) <= reach:
+                    want(r.title, r.excerpt, r.published_at)
         for window in sorted(by_window, key=lambda w: (w is None, w or (0, 0))):
             self.store.item_dfs(sorted(by_window[window]), window)
             self.store.stories(window)

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from bot.domain.stories import UNDATED, Buckets, in_window
-from bot.storage.dialect import one_of
+from bot.storage.dialect import insert_rows, one_of
 
 __all__ = ["TermStats"]
 
@@ -165,23 +165,28 @@ class TermStats:
 
     def write(self) -> None:
         """Add the pending changes to the stored counts (before the transaction commits)."""
-        self.conn.executemany(
-            "INSERT INTO term_buckets(term, bucket, stories, items) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(term, bucket) DO UPDATE SET "
-            "stories = term_buckets.stories + excluded.stories, "
-            "items = term_buckets.items + excluded.items",
+        # one statement per table on PostgreSQL (an executemany there is a statement a row)
+        insert_rows(
+            self.conn,
+            "INSERT INTO term_buckets(term, bucket, stories, items)",
+            ("text", "bigint", "bigint", "bigint"),
             [
                 (t, bucket, d[0], d[1])
                 for t, per in self._delta.items()
                 for bucket, d in per.items()
                 if d != [0, 0]
             ],
+            "ON CONFLICT(term, bucket) DO UPDATE SET "
+            "stories = term_buckets.stories + excluded.stories, "
+            "items = term_buckets.items + excluded.items",
         )
-        self.conn.executemany(
-            "INSERT INTO story_buckets(bucket, stories, items) VALUES (?, ?, ?) "
+        insert_rows(
+            self.conn,
+            "INSERT INTO story_buckets(bucket, stories, items)",
+            ("bigint", "bigint", "bigint"),
+            [(bucket, d[0], d[1]) for bucket, d in self._delta_n.items() if d != [0, 0]],
             "ON CONFLICT(bucket) DO UPDATE SET stories = story_buckets.stories + "
             "excluded.stories, items = story_buckets.items + excluded.items",
-            [(bucket, d[0], d[1]) for bucket, d in self._delta_n.items() if d != [0, 0]],
         )
         # what was pending is stored now: fold it into the cached sums
         for window, stored in self._stored.items():
