@@ -10,13 +10,19 @@ not read still rejects only its own file.
 from __future__ import annotations
 
 import logging
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.domain import stories as engine_module
+from bot.domain.models import Article, RelatedItem
 from bot.storage import articles as articles_store
-from bot.storage.db import open_database
+from bot.storage import stories as grouper_module
+from bot.storage.db import configure, migrate, open_database
 from bot.storage.dialect import insert_rows
+from bot.storage.stories import StoryGrouper
 from tests.factories import related, write_article
 from tests.support.backends import rows
 from tests.support.ingest import ingest_at, scalar
@@ -240,15 +246,6 @@ def test_read_ahead_tokenises_only_what_may_be_grouped_and_only_once(
     queries. It skips related entries outside the article's grouping window (add_item_group
     never groups them), and the engine reuses the tokens it computed: each text is tokenised
     once per batch, not once by the read-ahead and again by the grouping."""
-    import sqlite3
-    from datetime import UTC, datetime, timedelta
-
-    from bot.domain import stories as engine_module
-    from bot.domain.models import Article, RelatedItem
-    from bot.storage import stories as grouper_module
-    from bot.storage.db import configure, migrate
-    from bot.storage.stories import StoryGrouper
-
     seen: list[str] = []
     real = engine_module.item_tokens
 

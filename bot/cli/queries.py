@@ -7,14 +7,15 @@ ids are written ``#12`` everywhere, articles are named by url, title or ``articl
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from bot.cli.arg_types import offset, parse_when, positive, quality
 from bot.cli.errors import require_database
 from bot.cli.output import WIDE, console, make_table, plural, print_json, say
 from bot.cli.query_json import detail_dict, item_dict, preview_dict, story_dict
 from bot.config import Config
 from bot.domain.views import StoryDetail
-from bot.services.query import EARLIEST, LATEST, MAX_OFFSET, QueryService
+from bot.services.query import QueryService
 from bot.storage.db import open_database
 
 PREVIEW_COVERAGE = 12  # coverage rows shown per story in `newsbot preview`
@@ -29,58 +30,6 @@ def _title(title: str, url: str, width: int) -> str:
     return f"{title}\n{url}" if width >= WIDE else title
 
 
-def parse_when(text: str) -> datetime:
-    """An ISO date/time (UTC unless it names a zone) or a relative ``7d`` / ``12h`` ago."""
-    text = text.strip()
-    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
-    if text[:-1].isdigit() and text[:-1].isascii() and text[-1:] in units:
-        try:
-            value = datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
-        except OverflowError:
-            value = EARLIEST
-        return max(value, EARLIEST)
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date: use 2022-03-24, 2022-03-24T21:00, or 7d / 12h ago"
-        ) from None
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not EARLIEST <= value <= LATEST:
-        raise argparse.ArgumentTypeError(f"{text!r}: dates run from 1970-01-02 to 9999-12-30")
-    return value
-
-
-def _quality(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= 1000:
-        raise argparse.ArgumentTypeError("quality runs from 0 to about 190")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _offset(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= MAX_OFFSET:
-        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_OFFSET:,}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     def add(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
@@ -90,20 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add("topics", "topics with article and story counts", cmd_topics)
     p.add_argument("--since", type=parse_when, help="only articles published since (date or 7d)")
-    p.add_argument("--limit", type=_positive, default=50, help="at most this many topics (max 100)")
+    p.add_argument("--limit", type=positive, default=50, help="at most this many topics (max 100)")
 
     p = add("stories", "top stories, ranked by quality, breadth and recency", cmd_stories)
     p.add_argument("--topic", help="only stories in this topic")
     p.add_argument(
         "--min-quality",
-        type=_quality,
+        type=quality,
         help="only stories whose best article has this quality (0-190)",
     )
     p.add_argument("--since", type=parse_when, help="last coverage since (date, or 7d / 12h ago)")
-    p.add_argument(
-        "--limit", type=_positive, default=20, help="at most this many stories (max 100)"
-    )
-    p.add_argument("--offset", type=_offset, default=0, help="skip this many stories first")
+    p.add_argument("--limit", type=positive, default=20, help="at most this many stories (max 100)")
+    p.add_argument("--offset", type=offset, default=0, help="skip this many stories first")
 
     p = add("story", "one story with all its coverage", cmd_story)
     p.add_argument(
@@ -114,24 +61,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "ref", metavar="REF", help="an article's url, title or article:123 (#12: story 12's lead)"
     )
-    p.add_argument("--limit", type=_positive, default=25, help="at most this many items (max 100)")
+    p.add_argument("--limit", type=positive, default=25, help="at most this many items (max 100)")
 
     p = add("search", "full-text search over titles and excerpts", cmd_search)
     p.add_argument("query", metavar="QUERY", help="words to look for")
-    p.add_argument(
-        "--limit", type=_positive, default=20, help="at most this many results (max 100)"
-    )
-    p.add_argument("--offset", type=_offset, default=0, help="skip this many results first")
+    p.add_argument("--limit", type=positive, default=20, help="at most this many results (max 100)")
+    p.add_argument("--offset", type=offset, default=0, help="skip this many results first")
 
     p = add("preview", "print the digest the bot would post", cmd_preview)
     p.add_argument("--topics", nargs="*", default=[], metavar="TOPIC", help="only these topics")
     p.add_argument(
         "--min-quality",
-        type=_quality,
+        type=quality,
         help="only stories whose best article has this quality (0-190)",
     )
     p.add_argument(
-        "--max-stories", type=_positive, default=10, help="at most this many stories (max 25)"
+        "--max-stories", type=positive, default=10, help="at most this many stories (max 25)"
     )
     p.add_argument("--as-of", type=parse_when, help="end of the 24-hour window (default: now)")
 

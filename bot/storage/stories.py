@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from bot.domain.models import Article
 from bot.domain.ranking import RankingSettings
@@ -73,7 +74,7 @@ class StoryGrouper:
         by_window: dict[Buckets, set[str]] = {}  # the frequencies are read per IDF window
         memo = self.engine.tokens
 
-        def want(title: str, excerpt: str | None, at) -> None:
+        def want(title: str, excerpt: str | None, at: datetime | None) -> None:
             tokens = memo.get((title, excerpt))
             if tokens is None:
                 tokens = memo[(title, excerpt)] = item_tokens(title, excerpt)
