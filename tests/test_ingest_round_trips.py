@@ -278,3 +278,68 @@ def test_read_ahead_tokenises_only_what_may_be_grouped_and_only_once(
     assert seen == ["Falcon rocket lands on a barge", "Falcon booster recovered"]  # reused
     conn.execute("ROLLBACK")
     conn.close()
+
+
+def _story_state(target: str) -> dict[str, list[tuple]]:
+    """What grouping keeps besides ``items.story_id``: the counts and centroids (story ids are
+    given in the order stories are made, so they differ between runs: stories by their urls)."""
+    story = "(SELECT min(j.url) FROM items j WHERE j.story_id = {})"
+
+    def rounded(found: list[tuple]) -> list[tuple]:  # sums of floats, made in another order
+        return [tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in found]
+
+    return {
+        "terms": rows(target, "SELECT term, bucket, stories, items FROM term_buckets ORDER BY 1,2"),
+        "buckets": rows(target, "SELECT bucket, stories, items FROM story_buckets ORDER BY 1"),
+        "counts": rows(target, "SELECT held, items FROM story_ids"),
+        "centroids": rounded(
+            rows(
+                target,
+                f"SELECT {story.format('t.story_id')}, t.term, t.weight FROM story_terms t "
+                "ORDER BY 1, 2",
+            )
+        ),
+        "heads": rounded(
+            rows(
+                target,
+                f"SELECT {story.format('s.id')}, s.size, s.norm2, s.span_first, s.span_last "
+                "FROM stories s ORDER BY 1",
+            )
+        ),
+    }
+
+
+async def test_a_grouping_that_fails_part_way_leaves_no_trace_in_the_story_state(
+    tmp_path: Path, db_target: str, another_db_target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose grouping fails after it changed the story store (its rows and its pending
+    counts) is rejected alone, and the stories, their centroids and the term counts are exactly
+    those of an ingest without it: the rollback of its savepoint does not leave the grouper's
+    caches and pending counts holding what was undone (the batch is written again file by file
+    when earlier files of it were grouped; a batch's first grouping resets the grouper)."""
+    src, good = tmp_path / "src", tmp_path / "good"
+    day = "2024-05-0{}T10:00:00Z"
+    for folder in (src, good):
+        write_article(folder, "01.md", "Falcon rocket lands on a barge", "https://a.example/1",
+                      published=day.format(1))  # fmt: skip
+        write_article(folder, "03.md", "Falcon rocket barge landing filmed", "https://c.example/3",
+                      published=day.format(1))  # fmt: skip
+    write_article(src, "02.md", "Zebra crossing Falcon barge parade", "https://b.example/2",
+                  published=day.format(1))  # fmt: skip
+    real = grouper_module.SqliteStore.add
+
+    def add(self, story, item, vec, at):
+        real(self, story, item, vec, at)  # its rows written, its counts pending
+        if any(t.startswith("zebra") for t in vec):
+            raise ValueError("grouping failed part way")
+
+    monkeypatch.setattr(grouper_module.SqliteStore, "add", add)
+    report = await ingest_at(db_target, src, now=T0)  # one batch, the failure in its middle
+    [rejected] = report.rejected
+    assert rejected["path"].endswith("02.md") and "part way" in rejected["reason"]
+    assert report.new == 2
+    await ingest_at(another_db_target, good, now=T0)
+    expected = _story_state(another_db_target)
+    assert expected["terms"] and expected["centroids"]
+    assert _story_state(db_target) == expected
+    assert _content(db_target)["stories"] == _content(another_db_target)["stories"]

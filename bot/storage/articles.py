@@ -244,11 +244,17 @@ def _write_files(
             outcome.rejected.append((source.path, reason))
             continue
         savepoint = f"newsbot_file_{n}"
+        grouped = grouper.entered
         try:
             conn.execute(f"SAVEPOINT {savepoint}")
             result, links = _write_one(conn, lookups, grouper, source, parsed, now)
             conn.execute(f"RELEASE {savepoint}")
         except _file_errors() as err:
+            if grouper.entered != grouped and grouped:
+                # its grouping failed part way: the rollback would undo its story rows but
+                # not the grouper's caches and pending counts, which also hold the earlier
+                # files' grouping. The batch fails; the ingest writes its files one by one.
+                raise
             # this file only: undo its rows, record why, go on with the batch
             try:
                 resume(conn)
@@ -258,6 +264,8 @@ def _write_files(
                 raise err from lost
             conn.execute(f"RELEASE {savepoint}")
             lookups.forget_all()  # what it read ahead or cached may have been undone
+            if grouper.entered != grouped:  # the first grouping of the batch: nothing else pends
+                grouper.reset()
             reason = _store_reason(err)
             _record_file(conn, source, None, reason, (), now)
             outcome.rejected.append((source.path, reason))

@@ -61,9 +61,16 @@ class StoryGrouper:
         self.now = now
         self.settings = settings or StorySettings()
         self.ranking = ranking or RankingSettings()
-        self.store = SqliteStore(conn, now)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every cached read and pending count: after a rollback undid grouping that
+        had begun, they may hold what the database no longer does. Only safe when nothing
+        grouped earlier in the transaction is still pending (see ``write_batch``)."""
+        self.store = SqliteStore(self.conn, self.now)
         self.engine = StoryEngine(self.store, self.settings)
         self.dirty = self.store.touched
+        self.entered = 0  # groupings begun since (add_item_group calls)
 
     def read_ahead(self, articles: Sequence[Article]) -> None:
         """PostgreSQL: read the term frequencies of every item the batch will group in a few
@@ -100,6 +107,7 @@ class StoryGrouper:
 
     def add_item_group(self, item_id: int, related: Sequence[int]) -> int:
         """Group an item and then the items it lists as related, in that order."""
+        self.entered += 1
         rows = {}
         heads = []
         condition, params = one_of(self.conn, [item_id, *related], "bigint")
