@@ -7,6 +7,10 @@
 (w) writer side: what the ingesting process does with those results (unpickle, unpack,
     ``write_batch`` in transactions of 100 files into an empty SQLite database: rows, links,
     story grouping), CPU seconds, each run into a new database.
+``--baseline-no-anchor``: each run also writes once with the candidate search's anchor filter
+    off (``SqliteStore.postings`` without ``span``: the same postings, every story row read),
+    alternating, so the two are compared on the same machine state; the stories are checked
+    to be the same.
 A cold ``newsbot ingest`` runs (p) and (w) on two cores at once, so its wall time is about the
 larger of the two on an idle machine, and their sum when the machine has no core to spare.
 """
@@ -77,7 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("path", nargs="?", default=str(DEFAULT))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline-no-anchor", action="store_true")
     args = parser.parse_args()
+    if args.baseline_no_anchor:
+        compare_anchor(args.path, args.runs)
+        return
     from bot.ingest.yamlload import enable_fast_path
 
     enable_fast_path()  # as in a parser process (this benchmark is its own process)
@@ -93,6 +101,47 @@ def main() -> None:
             print(f"  run {run + 1}: (p) parser {p:6.2f} s   (w) writer {w:6.2f} s")
     for label, times in (("(p) parser side", parse_times), ("(w) writer side", write_times)):
         print(f"{label}: min {min(times):6.2f} s  median {statistics.median(times):6.2f} s")
+
+
+def _partition(path: str) -> list[list[int]]:
+    conn = sqlite3.connect(path)
+    found = conn.execute(
+        "SELECT story_id, group_concat(id) FROM (SELECT story_id, id FROM items "
+        "WHERE story_id IS NOT NULL ORDER BY id) GROUP BY story_id"
+    ).fetchall()
+    conn.close()
+    return sorted(sorted(int(i) for i in ids.split(",")) for _, ids in found)
+
+
+def compare_anchor(path: str, runs: int) -> None:
+    from bot.ingest.yamlload import enable_fast_path
+    from bot.storage.story_store import SqliteStore
+
+    enable_fast_path()
+    paths, _missing = expand_paths([path])
+    print(f"corpus: {path} ({len(paths)} files), {runs} runs each, writer CPU seconds")
+    _took, chunks = parse_side(paths)
+    real = SqliteStore.postings
+
+    def unfiltered(self, terms, lo, hi, limit, vector=(), linked=(), *, span=None):
+        return real(self, terms, lo, hi, limit, vector, linked)
+
+    off: list[float] = []
+    on: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="newsbot-writer-") as folder:
+        for run in range(runs):
+            SqliteStore.postings = unfiltered  # type: ignore[method-assign]
+            off.append(write_side(chunks, folder, 2 * run))
+            SqliteStore.postings = real  # type: ignore[method-assign]
+            on.append(write_side(chunks, folder, 2 * run + 1))
+            print(f"  run {run + 1}: anchor filter off {off[-1]:6.2f} s, on {on[-1]:6.2f} s")
+        same = _partition(f"{folder}/writer-0.db") == _partition(f"{folder}/writer-1.db")
+    best_off, best_on = min(off), min(on)
+    print(
+        f"(w) writer, min of {runs}: anchor filter off {best_off:6.2f} s, "
+        f"on {best_on:6.2f} s = {best_on / best_off:.2f} x"
+    )
+    print(f"    the same stories either way: {same}")
 
 
 if __name__ == "__main__":

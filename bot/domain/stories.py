@@ -162,10 +162,14 @@ class StoryStore(Protocol):
         limit: int,
         vector: Collection[str] = (),
         linked: Collection[int] = (),
+        *,
+        span: timedelta | None = None,
     ) -> list[list[tuple[int, float]]]:
         """For each of ``terms`` in order: (story, centroid weight of the term) of up to
         ``limit`` stories holding it whose span meets [lo, hi] (any span when they are None),
         highest story id first. (All terms at once: a database store reads them in one query.)
+        ``span``: no story spans more (``StorySettings.max_span``), so a store may skip the
+        stories dated further than that outside [lo, hi] without reading them.
         ``vector``: every term of the item searched for, ``linked``: the stories it is linked
         to; a store may read the weights of those terms in the candidates and the linked
         stories in the same query (the engine asks for them next: to add the item to the story
@@ -333,7 +337,9 @@ class StoryEngine:
         dots: dict[int, float] = {}
         searched = terms[: s.search_terms]
         found = (
-            store.postings(searched, lo, hi, s.postings_per_term, vec, linked) if searched else []
+            store.postings(searched, lo, hi, s.postings_per_term, vec, linked, span=s.max_span)
+            if searched
+            else []
         )
         for term, postings in zip(searched, found, strict=True):
             v = vec[term]

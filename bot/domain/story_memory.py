@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.stories import (
     DEFAULT_SETTINGS,
@@ -73,6 +73,8 @@ class InMemoryStore:
         limit: int,
         vector: Collection[str] = (),
         linked: Collection[int] = (),
+        *,
+        span: timedelta | None = None,
     ) -> list[list[tuple[int, float]]]:
         return [self._postings_of(term, lo, hi, limit) for term in terms]
 

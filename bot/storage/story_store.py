@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.stories import Buckets, Centroid, Vector, cosine, idf_bucket
 from bot.storage.dialect import insert_rows, is_postgres, one_of
 from bot.storage.term_stats import TermStats
 
-_TERM_TYPES = ("text", "bigint", "double precision")
+_TERM_TYPES = ("text", "bigint", "double precision", "bigint")
 
 
 # PostgreSQL: the postings of every searched term (n: its index), then (n = -1) the weights of
@@ -29,6 +29,7 @@ _PG_POSTINGS = (
     "p AS (SELECT q.n - 1 AS n, x.* FROM q CROSS JOIN LATERAL (SELECT t.story_id, t.weight, "
     "s.norm2, s.size, s.span_first, s.span_last FROM story_terms t "
     "JOIN stories s ON s.id = t.story_id WHERE t.term = q.term "
+    "AND (CAST(? AS BIGINT) IS NULL OR t.anchor IS NULL OR t.anchor BETWEEN ? AND ?) "
     "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
     "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
     "ORDER BY t.story_id DESC LIMIT ?) AS x) "
@@ -99,21 +100,29 @@ class SqliteStore:
         limit: int,
         vector: Collection[str] = (),
         linked: Collection[int] = (),
+        *,
+        span: timedelta | None = None,
     ) -> list[list[tuple[int, float]]]:
         """Every term's postings in ONE query (one round trip on PostgreSQL, not one a term);
         on PostgreSQL the same query reads the weights of every ``vector`` term in the
-        candidates and the ``linked`` stories."""
+        candidates and the ``linked`` stories. A posting whose ``anchor`` (a date inside its
+        story's span) lies more than ``span`` outside [lo, hi] is skipped before its story row
+        is read: a story spanning at most ``span`` cannot meet [lo, hi] then."""
         if not terms:
             return []
         lo_ts, hi_ts = _ts(lo), _ts(hi)
+        near: tuple[int | None, int | None] = (None, None)
+        if span is not None and lo_ts is not None and hi_ts is not None:
+            reach = int(span.total_seconds())
+            near = (lo_ts - reach, hi_ts + reach)
         covered = frozenset(vector) if self._read_ahead else frozenset()
         others = sorted(s for s in linked if s not in self._full) if covered else []
         if covered:
             sql = _PG_POSTINGS
-            params: list = [list(terms), lo_ts, lo_ts, hi_ts, hi_ts, limit]
-            params += [sorted(covered), others]
+            params: list = [list(terms), near[0], near[0], near[1]]
+            params += [lo_ts, lo_ts, hi_ts, hi_ts, limit, sorted(covered), others]
         else:
-            sql, params = self._union_postings(terms, lo_ts, hi_ts, limit)
+            sql, params = self._union_postings(terms, near, lo_ts, hi_ts, limit)
         out: list[list[tuple[int, float]]] = [[] for _ in terms]
         weights: dict[int, dict[str, float]] = {}
         for n, story, weight, norm2, size, first, last, term in self.conn.execute(
@@ -139,20 +148,27 @@ class SqliteStore:
 
     @staticmethod
     def _union_postings(
-        terms: Sequence[str], lo_ts: int | None, hi_ts: int | None, limit: int
+        terms: Sequence[str],
+        near: tuple[int | None, int | None],
+        lo_ts: int | None,
+        hi_ts: int | None,
+        limit: int,
     ) -> tuple[str, list]:
         """SQLite: the postings of ``terms`` as one UNION ALL of a query per term."""
-        # each term's newest ``limit`` stories meeting the window; n tags the term's rows
+        # each term's newest ``limit`` stories meeting the window; n tags the term's rows. The
+        # anchor test needs no story row: far-off postings are skipped before the join.
         one = (
             "SELECT * FROM (SELECT {n} AS n, t.story_id, t.weight, s.norm2, s.size, "
             "s.span_first, s.span_last FROM story_terms t JOIN stories s ON s.id = t.story_id "
             "WHERE t.term = ? "
+            "AND (CAST(? AS BIGINT) IS NULL OR t.anchor IS NULL OR t.anchor BETWEEN ? AND ?) "
             "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
             "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
             "ORDER BY t.story_id DESC LIMIT ?) AS p{n}"
         )
         sql = " UNION ALL ".join(one.format(n=n) for n in range(len(terms)))
-        params = [p for t in terms for p in (t, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
+        a, b = near
+        params = [p for t in terms for p in (t, a, a, b, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
         return f"SELECT *, NULL FROM ({sql}) AS p ORDER BY 1, 2 DESC", params
 
     def head(self, story: int) -> Centroid:
@@ -269,11 +285,13 @@ class SqliteStore:
         old = self._weights_for(story, list(vec)) if vec else {}
         dot = sum(old[t] * v for t, v in vec.items() if t in old)
         new_terms = [t for t in vec if t not in old]
+        first = c.first if at is None or (c.first is not None and c.first <= at) else at
+        anchor = _ts(first)  # inside the span from now on: spans only grow
         insert_rows(
             conn,
-            "INSERT INTO story_terms(term, story_id, weight)",
+            "INSERT INTO story_terms(term, story_id, weight, anchor)",
             _TERM_TYPES,
-            [(t, story, v) for t, v in vec.items()],
+            [(t, story, v, anchor) for t, v in vec.items()],
             "ON CONFLICT(term, story_id) DO UPDATE SET "
             "weight = story_terms.weight + excluded.weight",
         )
@@ -318,11 +336,15 @@ class SqliteStore:
                 dot += old * v
                 k.weights[t] = old + v
                 both.append(t)
+        first = (
+            k.first if g.first is None or (k.first is not None and k.first <= g.first) else g.first
+        )
+        anchor = _ts(first)  # inside the merged span (see add); the kept rows keep theirs
         insert_rows(
             conn,
-            "INSERT INTO story_terms(term, story_id, weight)",
+            "INSERT INTO story_terms(term, story_id, weight, anchor)",
             _TERM_TYPES,
-            [(t, keep, k.weights[t]) for t in g.weights],
+            [(t, keep, k.weights[t], anchor) for t in g.weights],
             "ON CONFLICT(term, story_id) DO UPDATE SET weight = excluded.weight",
         )
         self.stats.count_merge(idf_bucket(g.first), both)

@@ -26,6 +26,7 @@ _TITLES = (
     "leases and claims of several processes, the shared send pacing",
     "term frequencies of the grouping per week (a window of recent items weighs each item)",
     "search and autocomplete planned from real estimates (PostgreSQL)",
+    "a date inside its story's span on every centroid weight (the candidate search's filter)",
 )
 
 

@@ -385,4 +385,9 @@ POSTGRESQL_STEPS: tuple[str, ...] = (
     ON CONFLICT(name) DO NOTHING;
     """,
     SEARCH_PLANNING,  # 10: search and autocomplete planned from real estimates
+    # 11: a date inside each centroid weight's story span (see the SQLite step)
+    """
+    ALTER TABLE story_terms ADD COLUMN anchor BIGINT;
+    UPDATE story_terms t SET anchor = s.span_first FROM stories s WHERE s.id = t.story_id;
+    """,
 )

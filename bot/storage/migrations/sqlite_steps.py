@@ -402,4 +402,12 @@ SQLITE_STEPS: tuple[str, ...] = (
     """
     SELECT 1;
     """,
+    # 11: each centroid weight keeps a date inside its story's span (``anchor``: the story's
+    # earliest date when the row was written; spans only grow, so it stays inside), so that the
+    # candidate search skips the postings of far-off stories without reading their story row
+    # (bot/storage/story_store.py). Stories known so far: their earliest date.
+    """
+    ALTER TABLE story_terms ADD COLUMN anchor INTEGER;
+    UPDATE story_terms SET anchor = (SELECT span_first FROM stories s WHERE s.id = story_id);
+    """,
 )
