@@ -8,38 +8,19 @@ search with the filter returns exactly what the unfiltered search does, and that
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.domain.stories import StorySettings
-from bot.storage.dialect import parse_target
 from bot.storage.stories import SqliteStore
 from tests.factories import related, write_article
-from tests.support.backends import execute, rows
+from tests.support.backends import connection, execute, rows
 from tests.support.ingest import ingest_at
 
 T0 = 1_700_000_000
 DAY = timedelta(days=1)
 START = datetime(2024, 5, 1, 10, tzinfo=UTC)
-
-
-@contextmanager
-def _connection(target: str) -> Iterator[Any]:
-    parsed = parse_target(target)
-    if parsed.dialect == "sqlite":
-        conn: Any = sqlite3.connect(parsed.location, isolation_level=None)
-    else:
-        from bot.storage.pg import connect
-
-        conn = connect(parsed.location)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def _stamp(day: float) -> str:
@@ -103,7 +84,7 @@ async def test_anchors_stay_inside_their_spans_and_the_search_skips_only_what_ca
         "SELECT term FROM story_terms WHERE term LIKE 'falcon%' "
         "GROUP BY term ORDER BY count(*) DESC, term LIMIT 1",
     )
-    with _connection(db_target) as conn:
+    with connection(db_target) as conn:
         conn.execute("BEGIN")
         store = SqliteStore(conn, T0)
         for day in range(-3, 46):
@@ -127,7 +108,7 @@ async def test_anchors_stay_inside_their_spans_and_the_search_skips_only_what_ca
         (anchor + 400 * 86400, story, term),
     )
     at = datetime.fromtimestamp(anchor, UTC)
-    with _connection(db_target) as conn:
+    with connection(db_target) as conn:
         conn.execute("BEGIN")
         store = SqliteStore(conn, T0)
         args = ([term], at - settings.window, at + settings.window, 64)

@@ -285,8 +285,10 @@ class SqliteStore:
         old = self._weights_for(story, list(vec)) if vec else {}
         dot = sum(old[t] * v for t, v in vec.items() if t in old)
         new_terms = [t for t in vec if t not in old]
-        first = c.first if at is None or (c.first is not None and c.first <= at) else at
-        anchor = _ts(first)  # inside the span from now on: spans only grow
+        if at is not None:
+            c.first = at if c.first is None else min(c.first, at)
+            c.last = at if c.last is None else max(c.last, at)
+        anchor = _ts(c.first)  # inside the span from now on: spans only grow
         insert_rows(
             conn,
             "INSERT INTO story_terms(term, story_id, weight, anchor)",
@@ -308,9 +310,6 @@ class SqliteStore:
                     partial[1][t] = partial[1].get(t, 0.0) + v
         c.norm2 += 2 * dot + sum(v * v for v in vec.values())
         c.size += 1
-        if at is not None:
-            c.first = at if c.first is None else min(c.first, at)
-            c.last = at if c.last is None else max(c.last, at)
         self._write_head(story, c)
         conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item))
         self._item_story[item] = story
@@ -336,10 +335,11 @@ class SqliteStore:
                 dot += old * v
                 k.weights[t] = old + v
                 both.append(t)
-        first = (
-            k.first if g.first is None or (k.first is not None and k.first <= g.first) else g.first
-        )
-        anchor = _ts(first)  # inside the merged span (see add); the kept rows keep theirs
+        if g.first is not None:
+            k.first = g.first if k.first is None else min(k.first, g.first)
+        if g.last is not None:
+            k.last = g.last if k.last is None else max(k.last, g.last)
+        anchor = _ts(k.first)  # inside the merged span (see add); the kept rows keep theirs
         insert_rows(
             conn,
             "INSERT INTO story_terms(term, story_id, weight, anchor)",
@@ -351,10 +351,6 @@ class SqliteStore:
         self._freq = None
         k.norm2 += 2 * dot + g.norm2
         k.size += g.size
-        if g.first is not None:
-            k.first = g.first if k.first is None else min(k.first, g.first)
-        if g.last is not None:
-            k.last = g.last if k.last is None else max(k.last, g.last)
         self._write_head(keep, k)
         conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", (keep, gone))
         conn.execute("UPDATE story_aliases SET new_id = ? WHERE new_id = ?", (keep, gone))

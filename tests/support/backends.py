@@ -113,38 +113,29 @@ def empty_pg_database(server: PgServer) -> Iterator[str]:
         server.drop(url)
 
 
-def rows(target: str | Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-    """The rows of one query (``?`` placeholders) on either backend, as plain tuples."""
+@contextmanager
+def connection(target: str | Path) -> Iterator[Any]:
+    """An autocommit connection to either backend (``?`` placeholders), closed on exit."""
     parsed = parse_target(target)
     if parsed.dialect == "sqlite":
-        conn = sqlite3.connect(parsed.location)
-        try:
-            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
-        finally:
-            conn.close()
-    from bot.storage.pg import connect
+        conn: Any = sqlite3.connect(parsed.location, isolation_level=None)
+    else:
+        from bot.storage.pg import connect
 
-    pg = connect(parsed.location)
+        conn = connect(parsed.location)
     try:
-        return [tuple(r) for r in pg.execute(sql, params).fetchall()]
+        yield conn
     finally:
-        pg.close()
+        conn.close()
+
+
+def rows(target: str | Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """The rows of one query (``?`` placeholders) on either backend, as plain tuples."""
+    with connection(target) as conn:
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
 
 def execute(target: str | Path, sql: str, params: Sequence[Any] = ()) -> None:
     """Run one statement (``?`` placeholders) on either backend, committed."""
-    parsed = parse_target(target)
-    if parsed.dialect == "sqlite":
-        conn = sqlite3.connect(parsed.location, isolation_level=None)
-        try:
-            conn.execute(sql, params)
-        finally:
-            conn.close()
-        return
-    from bot.storage.pg import connect
-
-    pg = connect(parsed.location)
-    try:
-        pg.execute(sql, params)
-    finally:
-        pg.close()
+    with connection(target) as conn:
+        conn.execute(sql, params)
