@@ -343,3 +343,63 @@ async def test_a_grouping_that_fails_part_way_leaves_no_trace_in_the_story_state
     assert expected["terms"] and expected["centroids"]
     assert _story_state(db_target) == expected
     assert _content(db_target)["stories"] == _content(another_db_target)["stories"]
+
+
+def _lists_entry(folder: Path, name: str, excerpt: str, other: str | None = None) -> None:
+    """An article whose related list names the entry ``https://e.example/entry`` (and, given
+    ``other``, the entry ``https://e.example/other`` with that excerpt)."""
+    entries = [related("Falcon barge returns", "https://e.example/entry", "2024-05-01T09:00:00Z",
+                       excerpt=excerpt)]  # fmt: skip
+    if other is not None:
+        entries.append(related("Barge crew greeted", "https://e.example/other",
+                               "2024-05-01T09:30:00Z", excerpt=other))  # fmt: skip
+    write_article(folder, name, f"Barge report {name}", f"https://a.example/{name}",
+                  related_items=entries)  # fmt: skip
+
+
+async def test_a_related_entry_listed_again_holds_what_the_last_list_says(
+    tmp_path: Path, db_target: str, another_db_target: str
+) -> None:
+    """The same entry in many related lists of one batch is written once per change of its
+    fields, and the stored row ends as the last list says, as when each file is its own run:
+    listed v1, v1, v2 it is v2 (a list is not taken for an earlier one of the same url); listed
+    v1, v2, v1 it is v1 (nor for an earlier one with the same fields)."""
+    src = tmp_path / "src"
+    for name, entry, other in (("01.md", "v1", "v1"), ("02.md", "v1", "v2"), ("03.md", "v2", "v1")):
+        _lists_entry(src, name, entry, other)
+    report = await ingest_at(db_target, src, now=T0)  # one batch
+    assert report.new == 3 and not report.rejected
+    for path in sorted(src.iterdir()):
+        await ingest_at(another_db_target, path, now=T0)
+    query = "SELECT excerpt FROM items WHERE url = 'https://e.example/{}'"
+    assert scalar(db_target, query.format("entry")) == "v2"
+    assert scalar(db_target, query.format("other")) == "v1"
+    assert _content(db_target) == _content(another_db_target)
+
+
+async def test_a_related_entry_written_by_a_file_that_is_undone_is_written_again(
+    tmp_path: Path, db_target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that wrote the entry as v2 and then failed is rolled back to its savepoint: the
+    entry is v1 again in the database, so the next file's v2 must be written, not taken for
+    what the undone file wrote."""
+    src = tmp_path / "src"
+    for name, excerpt in (("01.md", "v1"), ("02.md", "v2"), ("03.md", "v2")):
+        _lists_entry(src, name, excerpt)
+    real = articles_store._upsert_related
+
+    def upsert_related(conn, lookups, items, now):
+        ids = real(conn, lookups, items, now)
+        writing = {u for u in lookups.articles if u.startswith("https://a.example/")}
+        if max(writing) == "https://a.example/02.md":  # the file 02.md is being written
+            raise ValueError("the file failed after its related rows")
+        return ids
+
+    monkeypatch.setattr(articles_store, "_upsert_related", upsert_related)
+    report = await ingest_at(db_target, src, now=T0)  # one batch
+    [rejected] = report.rejected
+    assert rejected["path"].endswith("02.md")
+    assert report.new == 2
+    assert (
+        scalar(db_target, "SELECT excerpt FROM items WHERE url = 'https://e.example/entry'") == "v2"
+    )

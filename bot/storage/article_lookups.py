@@ -50,6 +50,9 @@ class _Lookups:
         self.item_images: dict[int, list[tuple]] = {}
         # url -> id of a row that is not an article (None: no row), as read or written here
         self.related: dict[str, int | None] = {}
+        # url -> the fields the related upsert compares, as this transaction last wrote them
+        # to its (non-article) row: writing the same again would change nothing
+        self.related_fields: dict[str, tuple] = {}
 
     def prefetch(self, files: Sequence[tuple[str, Article]]) -> None:
         """Read ahead for the batch's ``(path, article)`` pairs (see the class docstring)."""
@@ -128,6 +131,7 @@ class _Lookups:
             self.item_topics,
             self.item_images,
             self.related,
+            self.related_fields,
         ):
             cache.clear()
 

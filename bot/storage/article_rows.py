@@ -63,6 +63,7 @@ def _upsert_article(
         related_id = lookups.related[article.url]
         row = None if related_id is None else (related_id, 0, None)  # all a related row needs
     lookups.related.pop(article.url, None)  # an article's row from now on
+    lookups.related_fields.pop(article.url, None)
     if row is _UNKNOWN:
         row = conn.execute(
             f"SELECT id, is_article, version_key, {_ARTICLE_FIELDS} FROM items WHERE url = ?",
@@ -162,26 +163,22 @@ _RELATED_TYPES = (
 def _upsert_related(
     conn: Connection, lookups: _Lookups, items: dict[str, RelatedItem], now: int
 ) -> dict[str, int]:
-    """Insert related items as rows (an existing article row is never overwritten); url -> id."""
+    """Insert related items as rows (an existing article row is never overwritten); url -> id.
+
+    A related row this transaction already wrote with the same compared fields (title, excerpt,
+    date, provider, quality, image: what the upsert's ``WHERE`` compares) is not written again:
+    the upsert would change nothing (a corpus lists the same entries in many related lists)."""
     ids: dict[str, int] = {}
     unknown = []
     stored: dict[str, int] = {}  # related rows already there: the upsert keeps their ids
-    for url in items:
-        lookups.forget_url(url)  # its row may be written below
+    fields = lookups.related_fields
+    rows = []
+    for url, r in items.items():
         known = lookups.articles.get(url)
         if known is not None:
             ids[url] = known
-        elif url not in lookups.related:
-            unknown.append(url)
-        elif (related_id := lookups.related[url]) is not None:
-            stored[url] = related_id
-    for url, (item_id, is_article) in _rows_for_urls(conn, unknown).items():
-        if is_article:
-            ids[url] = lookups.articles[url] = item_id
-        else:
-            stored[url] = item_id
-    rows = [
-        (
+            continue
+        row = (
             url,
             r.title,
             r.excerpt,
@@ -193,9 +190,22 @@ def _upsert_related(
             now,
             now,
         )
-        for url, r in items.items()
-        if url not in ids
-    ]
+        related_id = lookups.related.get(url)
+        if related_id is not None and fields.get(url) == row[1:7]:
+            ids[url] = related_id  # as written before in this transaction: nothing to change
+            continue
+        lookups.forget_url(url)  # its row may be written below
+        if url not in lookups.related:
+            unknown.append(url)
+        elif related_id is not None:
+            stored[url] = related_id
+        rows.append(row)
+    for url, (item_id, is_article) in _rows_for_urls(conn, unknown).items():
+        if is_article:
+            ids[url] = lookups.articles[url] = item_id
+        else:
+            stored[url] = item_id
+    rows = [row for row in rows if row[0] not in ids]
     if not rows:
         return ids
     written = insert_rows(
@@ -220,10 +230,22 @@ def _upsert_related(
     lookups.related.update(stored)
     for url, item_id in written or ():  # rows inserted, or related rows updated
         ids[url] = lookups.related[url] = item_id
-    missing = ids_for_urls(conn, [row[0] for row in rows if row[0] not in ids])
-    for url in missing:  # written by someone else meanwhile: whatever it is now, ask again
-        lookups.related.pop(url, None)
-    ids.update(missing)
+    # SQLite returns nothing (an executemany); PostgreSQL leaves out the rows the upsert did
+    # not change, among them any another process made an article meanwhile: read what they are
+    for url, (item_id, is_article) in _rows_for_urls(
+        conn, [row[0] for row in rows if row[0] not in ids]
+    ).items():
+        ids[url] = item_id
+        if is_article:
+            lookups.articles[url] = item_id
+            lookups.related.pop(url, None)
+        else:
+            lookups.related[url] = item_id
+    for row in rows:
+        if lookups.related.get(row[0]) is not None:
+            # a row that is not an article holds these fields now (the upsert wrote them, or
+            # they were equal already): the same fields again need no statement
+            fields[row[0]] = row[1:7]
     return ids
 
 
