@@ -11,6 +11,9 @@
     off (``SqliteStore.postings`` without ``span``: the same postings, every story row read),
     alternating, so the two are compared on the same machine state; the stories are checked
     to be the same.
+``--baseline-rewrite-related``: the same with the cache of related rows written switched off
+    (every related entry of every list upserted, as before it); also prints the related-item
+    rows sent to the upsert either way and checks the item rows are the same.
 A cold ``newsbot ingest`` runs (p) and (w) on two cores at once, so its wall time is about the
 larger of the two on an idle machine, and their sum when the machine has no core to spare.
 """
@@ -49,12 +52,22 @@ def parse_side(files: list[str]) -> tuple[float, list[bytes]]:
     return time.process_time() - started, chunks
 
 
-def write_side(chunks: list[bytes], folder: str, run: int) -> float:
+def write_side(
+    chunks: list[bytes], folder: str, run: int, related_rows: list[int] | None = None
+) -> float:
+    """Writer CPU seconds; ``related_rows``: add the rows the related upsert runs for."""
     path = f"{folder}/writer-{run}.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     configure(conn)
     migrate(conn, path)
+    if related_rows is not None:
+
+        def traced(sql: str) -> None:  # called for every row an executemany runs
+            if sql.startswith(_RELATED_UPSERT):
+                related_rows[0] += 1
+
+        conn.set_trace_callback(traced)
     started = time.process_time()
     unpacker = Unpacker()
     pending = []
@@ -82,9 +95,10 @@ def main() -> None:
     parser.add_argument("path", nargs="?", default=str(DEFAULT))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline-no-anchor", action="store_true")
+    parser.add_argument("--baseline-rewrite-related", action="store_true")
     args = parser.parse_args()
-    if args.baseline_no_anchor:
-        compare_anchor(args.path, args.runs)
+    if args.baseline_no_anchor or args.baseline_rewrite_related:
+        compare(args.path, args.runs, "anchor" if args.baseline_no_anchor else "related")
         return
     from bot.ingest.yamlload import enable_fast_path
 
@@ -113,35 +127,87 @@ def _partition(path: str) -> list[list[int]]:
     return sorted(sorted(int(i) for i in ids.split(",")) for _, ids in found)
 
 
-def compare_anchor(path: str, runs: int) -> None:
-    from bot.ingest.yamlload import enable_fast_path
+class _Forgetful(dict):
+    """A dict that keeps nothing: the writer's cache of related rows written, switched off."""
+
+    def __setitem__(self, key, value) -> None:
+        pass
+
+
+def _anchor_switch(off: bool) -> None:
     from bot.storage.story_store import SqliteStore
+
+    real = _ORIGINAL.setdefault("postings", SqliteStore.postings)
+
+    def unfiltered(self, terms, lo, hi, limit, vector=(), linked=(), *, span=None):
+        return real(self, terms, lo, hi, limit, vector, linked)
+
+    SqliteStore.postings = unfiltered if off else real  # type: ignore[method-assign]
+
+
+def _related_switch(off: bool) -> None:
+    from bot.storage import article_lookups
+
+    cls = article_lookups._Lookups
+    real = _ORIGINAL.setdefault("lookups_init", cls.__init__)
+
+    def forgetful(self, conn):
+        real(self, conn)
+        self.related_fields = _Forgetful()
+
+    cls.__init__ = forgetful if off else real  # type: ignore[method-assign]
+
+
+_ORIGINAL: dict = {}
+_BASELINES = {
+    # name: (switch, what the baseline lacks)
+    "anchor": (_anchor_switch, "anchor filter"),
+    "related": (_related_switch, "related rows written once per change"),
+}
+_RELATED_UPSERT = "INSERT INTO items(url, title, excerpt, published_at, provider_id, quality, image"
+
+
+def compare(path: str, runs: int, baseline: str) -> None:
+    """Writer CPU with one optimisation switched off and on, alternating in this process, the
+    stories checked to be the same (and, for ``related``, the rows of the related upsert)."""
+    switch, what = _BASELINES[baseline]
+    from bot.ingest.yamlload import enable_fast_path
 
     enable_fast_path()
     paths, _missing = expand_paths([path])
     print(f"corpus: {path} ({len(paths)} files), {runs} runs each, writer CPU seconds")
     _took, chunks = parse_side(paths)
-    real = SqliteStore.postings
-
-    def unfiltered(self, terms, lo, hi, limit, vector=(), linked=(), *, span=None):
-        return real(self, terms, lo, hi, limit, vector, linked)
-
-    off: list[float] = []
-    on: list[float] = []
+    times: dict[bool, list[float]] = {True: [], False: []}
+    sent: dict[bool, int] = {}
     with tempfile.TemporaryDirectory(prefix="newsbot-writer-") as folder:
         for run in range(runs):
-            SqliteStore.postings = unfiltered  # type: ignore[method-assign]
-            off.append(write_side(chunks, folder, 2 * run))
-            SqliteStore.postings = real  # type: ignore[method-assign]
-            on.append(write_side(chunks, folder, 2 * run + 1))
-            print(f"  run {run + 1}: anchor filter off {off[-1]:6.2f} s, on {on[-1]:6.2f} s")
+            for off in (True, False):
+                switch(off)
+                counter = [0]
+                times[off].append(write_side(chunks, folder, 2 * run + (not off), counter))
+                sent[off] = counter[0]
+            switch(False)
+            off_s, on_s = times[True][-1], times[False][-1]
+            print(f"  run {run + 1}: {what} off {off_s:6.2f} s, on {on_s:6.2f} s")
         same = _partition(f"{folder}/writer-0.db") == _partition(f"{folder}/writer-1.db")
-    best_off, best_on = min(off), min(on)
+        rows_same = _related_rows(f"{folder}/writer-0.db") == _related_rows(f"{folder}/writer-1.db")
+    best_off, best_on = min(times[True]), min(times[False])
     print(
-        f"(w) writer, min of {runs}: anchor filter off {best_off:6.2f} s, "
+        f"(w) writer, min of {runs}: {what} off {best_off:6.2f} s, "
         f"on {best_on:6.2f} s = {best_on / best_off:.2f} x"
     )
-    print(f"    the same stories either way: {same}")
+    print(f"    related-item rows sent to the upsert: off {sent[True]:,}, on {sent[False]:,}")
+    print(f"    the same stories either way: {same}; the same item rows: {rows_same}")
+
+
+def _related_rows(path: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    found = conn.execute(
+        "SELECT url, title, excerpt, published_at, provider_id, quality, image_url, type, "
+        "is_article, story_id IS NULL FROM items ORDER BY url"
+    ).fetchall()
+    conn.close()
+    return found
 
 
 if __name__ == "__main__":
