@@ -117,13 +117,19 @@ def main() -> None:
         print(f"{label}: min {min(times):6.2f} s  median {statistics.median(times):6.2f} s")
 
 
-def _partition(path: str) -> list[list[int]]:
+def _select(path: str, sql: str) -> list[tuple]:
     conn = sqlite3.connect(path)
-    found = conn.execute(
-        "SELECT story_id, group_concat(id) FROM (SELECT story_id, id FROM items "
-        "WHERE story_id IS NOT NULL ORDER BY id) GROUP BY story_id"
-    ).fetchall()
+    found = conn.execute(sql).fetchall()
     conn.close()
+    return found
+
+
+def _partition(path: str) -> list[list[int]]:
+    found = _select(
+        path,
+        "SELECT story_id, group_concat(id) FROM (SELECT story_id, id FROM items "
+        "WHERE story_id IS NOT NULL ORDER BY id) GROUP BY story_id",
+    )
     return sorted(sorted(int(i) for i in ids.split(",")) for _, ids in found)
 
 
@@ -201,13 +207,11 @@ def compare(path: str, runs: int, baseline: str) -> None:
 
 
 def _related_rows(path: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    found = conn.execute(
+    return _select(
+        path,
         "SELECT url, title, excerpt, published_at, provider_id, quality, image_url, type, "
-        "is_article, story_id IS NULL FROM items ORDER BY url"
-    ).fetchall()
-    conn.close()
-    return found
+        "is_article, story_id IS NULL FROM items ORDER BY url",
+    )
 
 
 if __name__ == "__main__":

@@ -258,11 +258,3 @@ def _rows_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, tuple[int
         ):
             found[url] = (item_id, is_article)
     return found
-
-
-def ids_for_urls(conn: Connection, urls: Sequence[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for start in range(0, len(urls), _CHUNK):
-        condition, params = one_of(conn, urls[start : start + _CHUNK], "text")
-        ids.update(conn.execute(f"SELECT url, id FROM items WHERE url {condition}", params))
-    return ids

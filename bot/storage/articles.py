@@ -24,7 +24,6 @@ from bot.storage.article_rows import (
     _upsert_article,
     _upsert_related,
     _version_key,
-    ids_for_urls,
 )
 from bot.storage.db import driver_errors
 from bot.storage.dialect import Connection, insert_rows, is_postgres, pipelined, resume
@@ -33,7 +32,6 @@ from bot.storage.stories import StoryGrouper
 __all__ = [
     "BatchOutcome",
     "KnownFile",
-    "ids_for_urls",
     "known_files",
     "store_articles",
     "write_batch",
