@@ -33,6 +33,16 @@ async def test_fresh_database_is_migrated_and_reopening_is_a_no_op(tmp_path):
     assert {"items", "links", "files", "stories", "topics", "providers", "items_fts"} <= tables
 
 
+async def test_the_writer_has_the_larger_page_cache_and_readers_the_default(tmp_path):
+    """SQLite only: the writer (ingest, feed polls) gets WRITER_CACHE_KIB; the readers that
+    serve queries keep the 16 MB of PRAGMAS (each process holds two of them)."""
+    async with open_database(tmp_path / "n.db") as db:
+        writer = await db.run(lambda conn: conn.execute("PRAGMA cache_size").fetchone()[0])
+        reader = await db.read(lambda conn: conn.execute("PRAGMA cache_size").fetchone()[0])
+    assert writer == -dbmod.WRITER_CACHE_KIB
+    assert reader == -16000 and dbmod.WRITER_CACHE_KIB > 16000
+
+
 async def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
     """SQLite only: PRAGMA user_version (PostgreSQL: test_pg_schema's newer database)."""
     path = tmp_path / "n.db"

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.domain.stories import StorySettings
 from bot.storage.stories import SqliteStore
 from tests.factories import related, write_article
@@ -117,3 +119,50 @@ async def test_anchors_stay_inside_their_spans_and_the_search_skips_only_what_ca
         conn.execute("ROLLBACK")
     assert story in {s for s, _ in unfiltered}
     assert story not in {s for s, _ in filtered}
+
+
+async def test_candidate_norms_come_from_the_search_rows_exactly_and_stay_exact(
+    tmp_path: Path, db_target: str
+) -> None:
+    """The engine ranks candidates by ``norm2(story, lo, hi)``, which a store answers from the
+    rows its search read (no head made): the same number the story's head holds, 0.0 for a
+    story whose span misses [lo, hi], and the new one once the story has grown."""
+    _files(tmp_path / "src")
+    await ingest_at(db_target, tmp_path / "src", now=T0)
+    settings = StorySettings()
+    [(term,)] = rows(
+        db_target,
+        "SELECT term FROM story_terms WHERE term LIKE 'falcon%' "
+        "GROUP BY term ORDER BY count(*) DESC, term LIMIT 1",
+    )
+    spans = dict(
+        (story, (first, last))
+        for story, first, last in rows(db_target, "SELECT id, span_first, span_last FROM stories")
+    )
+    with connection(db_target) as conn:
+        conn.execute("BEGIN")
+        store, reference = SqliteStore(conn, T0), SqliteStore(conn, T0)
+        seen = 0
+        for day in range(-3, 46):
+            at = START + day * DAY
+            lo, hi = at - settings.window, at + settings.window
+            [got] = store.postings([term], lo, hi, 64, span=settings.max_span)
+            for story, weight in got:
+                assert story not in store._heads  # answered from the search's rows
+                assert store.norm2(story, lo.timestamp(), hi.timestamp()) == (
+                    reference.head(story).norm2
+                )
+                first, last = spans[story]
+                assert store.norm2(story, last + 1.0, last + 86400.0) == 0.0
+                assert store.norm2(story, first - 86400.0, first - 1.0) == 0.0
+                assert store.norm2(story, None, None) == reference.head(story).norm2
+                seen += 1
+                found = (story, weight)
+        assert seen > 20
+        # a story that grows after its row was read: the norm follows, from its head
+        story, weight = found
+        before = store.norm2(story, None, None)
+        store.add(story, -1, {term: 1.0}, START + 40 * DAY)
+        assert story in store._heads
+        assert store.norm2(story, None, None) == pytest.approx(before + 2 * weight + 1.0)
+        conn.execute("ROLLBACK")

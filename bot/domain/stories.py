@@ -78,6 +78,7 @@ __all__ = [
     "item_terms",
     "item_tokens",
     "item_vector",
+    "norm_within",
     "span_ok",
     "terms_of",
 ]
@@ -129,10 +130,13 @@ def span_ok(
     return lo is None or hi is None or hi - lo <= settings.max_span
 
 
-def _meets_window(c: Centroid, at: datetime | None, window: timedelta) -> bool:
-    if at is None or c.first is None or c.last is None:
-        return True
-    return c.first - window <= at <= c.last + window
+def norm_within(c: Centroid, lo: float | None, hi: float | None) -> float:
+    """``c.norm2`` if its date span meets [lo, hi] (POSIX seconds; None: any), else 0.0."""
+    if lo is None or hi is None or c.first is None or c.last is None:
+        return c.norm2
+    if c.last.timestamp() < lo or c.first.timestamp() > hi:
+        return 0.0
+    return c.norm2
 
 
 class StoryStore(Protocol):
@@ -182,6 +186,12 @@ class StoryStore(Protocol):
 
     def head(self, story: int) -> Centroid:
         """The norm, size and span of a story (its weights may be left out)."""
+        ...
+
+    def norm2(self, story: int, lo: float | None, hi: float | None) -> float:
+        """``norm_within(self.head(story), lo, hi)``: the squared norm of a story whose date
+        span meets [lo, hi] (POSIX seconds), 0.0 for one that does not (a store may answer for
+        the stories its ``postings`` returned without making their heads)."""
         ...
 
     def similarity(self, a: int, b: int) -> float:
@@ -346,10 +356,12 @@ class StoryEngine:
             for story, weight in postings:
                 dots[story] = dots.get(story, 0.0) + v * weight
         scored = []
+        lo_s = lo.timestamp() if lo is not None else None
+        hi_s = hi.timestamp() if hi is not None else None
         for story, dot in dots.items():
-            c = store.head(story)
-            if c.norm2 > 0.0 and _meets_window(c, at, s.window):
-                scored.append((dot / math.sqrt(c.norm2), story))
+            norm2 = store.norm2(story, lo_s, hi_s)
+            if norm2 > 0.0:
+                scored.append((dot / math.sqrt(norm2), story))
         scored.sort(key=lambda p: (-p[0], -p[1]))
         return scored
 

@@ -22,6 +22,7 @@ from bot.domain.stories import (
     cosine,
     idf_bucket,
     in_window,
+    norm_within,
 )
 
 
@@ -96,6 +97,9 @@ class InMemoryStore:
         return self._centroids[story]
 
     head = centroid
+
+    def norm2(self, story: int, lo: float | None, hi: float | None) -> float:
+        return norm_within(self._centroids[story], lo, hi)
 
     def similarity(self, a: int, b: int) -> float:
         return cosine(self._centroids[a], self._centroids[b])

@@ -83,7 +83,7 @@ class StorySettings:
     merge_candidates: int = 3
     excerpt_weight: float = 0.5
     search_terms: int = 8
-    postings_per_term: int = 64
+    postings_per_term: int = 16
     common_share: float = 0.05
     common_after: int = 200
     cold_start: float = 1.0

@@ -153,9 +153,22 @@ def migrate(
     return target
 
 
+# The writer's page cache, larger than a reader's (16 MB): an ingest or a feed poll touches the
+# story-grouping tables (centroid weights, term counts) all over at every batch, and once they
+# outgrow the cache each posting lookup and centroid insert is a read from the OS (measured:
+# bench/feeds.py's writer 20% faster at 30,000 entries with 64 MB). Pages are only allocated
+# as they are used: a small database costs no more.
+WRITER_CACHE_KIB = 65536
+
+
 def configure(conn: sqlite3.Connection) -> None:
     for pragma in PRAGMAS:
         conn.execute(pragma)
+
+
+def configure_writer(conn: sqlite3.Connection) -> None:
+    configure(conn)
+    conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
 
 
 class _Connection:
@@ -367,7 +380,7 @@ async def open_database(target: str | Path, *, readers: int = READERS) -> AsyncI
     )
     try:
         try:
-            await db.run(configure)
+            await db.run(configure_writer)
             await db.run(migrate, path)
             if readers > 0:
                 await db._open_readers(readers)

@@ -39,7 +39,7 @@ from bot.domain.stories import (
     item_tokens,
     terms_of,
 )
-from bot.storage.dialect import lock_stories, one_of
+from bot.storage.dialect import lock_stories, one_of, plain_rows
 from bot.storage.story_aggregates import refresh_stories
 from bot.storage.story_store import SqliteStore, _dt
 
@@ -112,7 +112,8 @@ class StoryGrouper:
         heads = []
         condition, params = one_of(self.conn, [item_id, *related], "bigint")
         # texts only of the items without a story: no other can be grouped here
-        for r in self.conn.execute(
+        for r in plain_rows(
+            self.conn,
             "SELECT i.id, i.story_id, CASE WHEN i.story_id IS NULL THEN i.title END, "
             "CASE WHEN i.story_id IS NULL THEN i.excerpt END, i.published_at, s.norm2, s.size, "
             "s.span_first, s.span_last FROM items i LEFT JOIN stories s ON s.id = i.story_id "

@@ -14,8 +14,8 @@ import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.stories import Buckets, Centroid, Vector, cosine, idf_bucket
-from bot.storage.dialect import insert_rows, is_postgres, one_of
+from bot.domain.stories import Buckets, Centroid, Vector, cosine, idf_bucket, norm_within
+from bot.storage.dialect import insert_rows, is_postgres, one_of, plain_rows
 from bot.storage.term_stats import TermStats
 
 _TERM_TYPES = ("text", "bigint", "double precision", "bigint")
@@ -59,6 +59,10 @@ class SqliteStore:
         self.stats = TermStats(conn)  # the windowed frequencies (bot/storage/term_stats.py)
         self._freq: tuple[tuple[str, ...], Buckets, tuple[dict, dict]] | None = None
         self._heads: dict[int, Centroid] = {}
+        # (norm2, size, span_first, span_last) of stories the postings returned, as read (the
+        # rows are written through, so exact): a Centroid is made only for a story the engine
+        # goes on with (most candidates only need their norm)
+        self._rows: dict[int, tuple[float, int, int | None, int | None]] = {}
         self._full: set[int] = set()  # stories whose cached head holds every weight
         self._item_story: dict[int, int | None] = {}  # as read or written in this batch
         self._moved: dict[int, int] = {}  # story merged away in this batch -> where it went
@@ -124,6 +128,13 @@ class SqliteStore:
         else:
             sql, params = self._union_postings(terms, near, lo_ts, hi_ts, limit)
         out: list[list[tuple[int, float]]] = [[] for _ in terms]
+        heads, rows = self._heads, self._rows
+        if not self._read_ahead:  # SQLite: plain tuples, no Row objects (100s of rows)
+            for n, story, weight, norm2, size, first, last, _ in plain_rows(self.conn, sql, params):
+                if story not in heads:
+                    rows[story] = (norm2, size, first, last)
+                out[n].append((story, weight))
+            return out
         weights: dict[int, dict[str, float]] = {}
         for n, story, weight, norm2, size, first, last, term in self.conn.execute(
             sql, params
@@ -131,8 +142,8 @@ class SqliteStore:
             if n < 0:
                 weights.setdefault(story, {})[term] = weight
                 continue
-            if story not in self._heads:
-                self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
+            if story not in heads:
+                rows[story] = (norm2, size, first, last)
             out[n].append((story, weight))
             weights.setdefault(story, {})
         if covered:
@@ -174,19 +185,32 @@ class SqliteStore:
     def head(self, story: int) -> Centroid:
         c = self._heads.get(story)
         if c is None:
-            norm2, size, first, last = self.conn.execute(
-                "SELECT norm2, size, span_first, span_last FROM stories WHERE id = ?", (story,)
-            ).fetchone()
+            row = self._rows.pop(story, None)
+            if row is None:
+                row = self.conn.execute(
+                    "SELECT norm2, size, span_first, span_last FROM stories WHERE id = ?",
+                    (story,),
+                ).fetchone()
+            norm2, size, first, last = row
             c = self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
         return c
+
+    def norm2(self, story: int, lo: float | None, hi: float | None) -> float:
+        row = None if story in self._heads else self._rows.get(story)
+        if row is None:
+            return norm_within(self.head(story), lo, hi)
+        norm2, _, first, last = row  # whole seconds, as stored (and as _dt makes them)
+        if lo is None or hi is None or first is None or last is None:
+            return norm2
+        return 0.0 if last < lo or first > hi else norm2
 
     def centroid(self, story: int) -> Centroid:
         c = self.head(story)
         if story not in self._full:
             c.weights = dict(
-                self.conn.execute(
-                    "SELECT term, weight FROM story_terms WHERE story_id = ?", (story,)
-                ).fetchall()
+                plain_rows(
+                    self.conn, "SELECT term, weight FROM story_terms WHERE story_id = ?", (story,)
+                )
             )
             self._full.add(story)
         return c
@@ -232,6 +256,7 @@ class SqliteStore:
         """(story, norm2, size, span_first, span_last) as just read from ``stories``."""
         for story, norm2, size, first, last in rows:
             if story not in self._heads:
+                self._rows.pop(story, None)
                 self._heads[story] = Centroid({}, norm2, size, _dt(first), _dt(last))
 
     # -- writes -------------------------------------------------------------------------------
@@ -273,10 +298,11 @@ class SqliteStore:
             return {t: partial[1][t] for t in terms if t in partial[1]}
         condition, params = one_of(self.conn, terms, "text")
         return dict(
-            self.conn.execute(
+            plain_rows(
+                self.conn,
                 f"SELECT term, weight FROM story_terms WHERE story_id = ? AND term {condition}",
                 (story, *params),
-            ).fetchall()
+            )
         )
 
     def add(self, story: int, item: int, vec: Vector, at: datetime | None) -> None:
@@ -363,6 +389,7 @@ class SqliteStore:
         self._ids_delta[0] -= 1
         self._held = held - 1
         self._heads.pop(gone, None)
+        self._rows.pop(gone, None)
         self._partial.pop(gone, None)
         self._partial.pop(keep, None)
         self._moved[gone] = keep

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from bot.domain.stories import UNDATED, Buckets, in_window
-from bot.storage.dialect import insert_rows, one_of
+from bot.storage.dialect import insert_rows, one_of, plain_rows
 
 __all__ = ["TermStats"]
 
@@ -60,7 +60,8 @@ class TermStats:
                 for t in chunk:
                     stored[t] = (0, 0)
                 condition, params = one_of(self.conn, chunk, "text")
-                for term, stories, items in self.conn.execute(
+                for term, stories, items in plain_rows(
+                    self.conn,
                     "SELECT term, CAST(sum(stories) AS BIGINT), CAST(sum(items) AS BIGINT) "
                     f"FROM term_buckets WHERE term {condition} GROUP BY term",
                     params,
@@ -78,7 +79,8 @@ class TermStats:
                 chunk = unread[start : start + _CHUNK]
                 found: dict[str, list[tuple[int, int, int]]] = {t: [] for t in chunk}
                 condition, params = one_of(self.conn, chunk, "text")
-                for term, bucket, stories, items in self.conn.execute(
+                for term, bucket, stories, items in plain_rows(
+                    self.conn,
                     "SELECT term, bucket, stories, items FROM term_buckets "
                     f"WHERE term {condition} AND (bucket BETWEEN ? AND ? OR bucket = ?)",
                     (*params, span[0], span[1], UNDATED),
