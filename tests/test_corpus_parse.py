@@ -72,17 +72,55 @@ def compare_files(paths: list[str]) -> tuple[list[str], int]:
     return differ, routed
 
 
-@pytest.fixture(scope="module")
-def parsed() -> dict[str, ParsedArticle]:
+# What test_self_references_and_repeats_were_dropped reads of a file's raw YAML: its own
+# canonical url, the canonical urls its ``related`` entries give, whether its topics hold a null.
+RawFacts = tuple[str, list[str], bool]
+
+
+def parse_files(
+    paths: list[str],
+) -> tuple[dict[str, ParsedArticle], dict[str, RawFacts], list[str]]:
+    """Pool worker: parse each file as the bot's parser processes do (fast path enabled, which
+    ``test_fast_path_equals_pyyaml_on_every_file`` holds equal to PyYAML on every file), and read
+    the facts of its raw YAML; (parsed, raw facts, errors)."""
     results: dict[str, ParsedArticle] = {}
+    facts: dict[str, RawFacts] = {}
     errors: list[str] = []
-    for path in corpus_paths():
+    for path in map(Path, paths):
+        name = str(path.relative_to(CORPUS))
+        data = path.read_bytes()
         try:
-            results[str(path.relative_to(CORPUS))] = parse_article(path.read_bytes())
+            results[name] = parse_article(data)
         except ArticleParseError as err:
             errors.append(f"{path}: {err}")
-    assert errors == []
-    return results
+            continue
+        raw = load_front_matter(front_matter(data))
+        urls = [
+            canonical_url(url)
+            for item in raw.get("related") or []
+            if (url := item.get("webUrl") or item.get("originalUrl"))
+        ]
+        own = canonical_url(raw.get("webUrl") or raw["originalUrl"])
+        facts[name] = (own, urls, None in (raw.get("topics") or []))
+    return results, facts, errors
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[dict[str, ParsedArticle], dict[str, RawFacts]]:
+    paths = [str(path) for path in corpus_paths()]
+    with ProcessPoolExecutor(max_workers=2, initializer=enable_fast_path) as pool:
+        outcomes = list(pool.map(parse_files, [paths[i::2] for i in range(2)]))
+    results = {name: p for found, _, _ in outcomes for name, p in sorted(found.items())}
+    facts = {name: f for _, found, _ in outcomes for name, f in found.items()}
+    assert [e for _, _, errors in outcomes for e in errors] == []
+    return dict(sorted(results.items())), facts
+
+
+@pytest.fixture(scope="module")
+def parsed(
+    corpus: tuple[dict[str, ParsedArticle], dict[str, RawFacts]],
+) -> dict[str, ParsedArticle]:
+    return corpus[0]
 
 
 def test_every_file_parses(parsed: dict[str, ParsedArticle]) -> None:
@@ -122,20 +160,17 @@ def test_related_lists_are_clean(parsed: dict[str, ParsedArticle]) -> None:
         assert all(item.title for item in article.related), name
 
 
-def test_self_references_and_repeats_were_dropped(parsed: dict[str, ParsedArticle]) -> None:
+def test_self_references_and_repeats_were_dropped(
+    corpus: tuple[dict[str, ParsedArticle], dict[str, RawFacts]],
+) -> None:
     """Counted on the raw YAML: files listing themselves or repeating a url in ``related``."""
+    parsed, facts = corpus
     self_listed = repeating = nulls_in_topics = 0
     for name, result in parsed.items():
-        raw = load_front_matter(front_matter((CORPUS / name).read_bytes()))
-        own = canonical_url(raw.get("webUrl") or raw["originalUrl"])
-        urls = []
-        for item in raw.get("related") or []:
-            with_url = item.get("webUrl") or item.get("originalUrl")
-            if with_url:
-                urls.append(canonical_url(with_url))
+        own, urls, null_topic = facts[name]
         self_listed += own in urls
         repeating += len(set(urls) - {own}) < len([u for u in urls if u != own])
-        nulls_in_topics += None in (raw.get("topics") or [])
+        nulls_in_topics += null_topic
         kept = result.article.related
         assert len(kept) == len(set(urls) - {own}), name
     assert self_listed > 0 and repeating > 0 and nulls_in_topics > 0
