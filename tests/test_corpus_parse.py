@@ -110,7 +110,7 @@ def corpus() -> tuple[dict[str, ParsedArticle], dict[str, RawFacts]]:
     paths = [str(path) for path in corpus_paths()]
     with ProcessPoolExecutor(max_workers=2, initializer=enable_fast_path) as pool:
         outcomes = list(pool.map(parse_files, [paths[i::2] for i in range(2)]))
-    results = {name: p for found, _, _ in outcomes for name, p in sorted(found.items())}
+    results = {name: p for found, _, _ in outcomes for name, p in found.items()}
     facts = {name: f for _, found, _ in outcomes for name, f in found.items()}
     assert [e for _, _, errors in outcomes for e in errors] == []
     return dict(sorted(results.items())), facts

@@ -79,6 +79,7 @@ __all__ = [
     "item_tokens",
     "item_vector",
     "norm_within",
+    "span_norm",
     "span_ok",
     "terms_of",
 ]
@@ -130,13 +131,20 @@ def span_ok(
     return lo is None or hi is None or hi - lo <= settings.max_span
 
 
+def span_norm(
+    norm2: float, first: float | None, last: float | None, lo: float | None, hi: float | None
+) -> float:
+    """``norm2`` if the span [first, last] meets [lo, hi] (POSIX seconds; None: any), else 0.0."""
+    if lo is None or hi is None or first is None or last is None:
+        return norm2
+    return 0.0 if last < lo or first > hi else norm2
+
+
 def norm_within(c: Centroid, lo: float | None, hi: float | None) -> float:
-    """``c.norm2`` if its date span meets [lo, hi] (POSIX seconds; None: any), else 0.0."""
-    if lo is None or hi is None or c.first is None or c.last is None:
-        return c.norm2
-    if c.last.timestamp() < lo or c.first.timestamp() > hi:
-        return 0.0
-    return c.norm2
+    """``span_norm`` of a centroid."""
+    first = c.first.timestamp() if c.first is not None else None
+    last = c.last.timestamp() if c.last is not None else None
+    return span_norm(c.norm2, first, last, lo, hi)
 
 
 class StoryStore(Protocol):

@@ -14,7 +14,15 @@ import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.stories import Buckets, Centroid, Vector, cosine, idf_bucket, norm_within
+from bot.domain.stories import (
+    Buckets,
+    Centroid,
+    Vector,
+    cosine,
+    idf_bucket,
+    norm_within,
+    span_norm,
+)
 from bot.storage.dialect import insert_rows, is_postgres, one_of, plain_rows
 from bot.storage.term_stats import TermStats
 
@@ -200,9 +208,7 @@ class SqliteStore:
         if row is None:
             return norm_within(self.head(story), lo, hi)
         norm2, _, first, last = row  # whole seconds, as stored (and as _dt makes them)
-        if lo is None or hi is None or first is None or last is None:
-            return norm2
-        return 0.0 if last < lo or first > hi else norm2
+        return span_norm(norm2, first, last, lo, hi)
 
     def centroid(self, story: int) -> Centroid:
         c = self.head(story)
