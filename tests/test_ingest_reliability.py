@@ -372,9 +372,9 @@ async def test_ingest_transactions_are_bounded(tmp_path: Path, db_target: str, m
     sizes: list[int] = []
     real = article_repo.write_batch
 
-    def spy(conn, entries, now, *args):
+    def spy(conn, entries, now, *args, **kwargs):
         sizes.append(len(entries))
-        return real(conn, entries, now, *args)
+        return real(conn, entries, now, *args, **kwargs)
 
     monkeypatch.setattr(article_repo, "write_batch", spy)
     src = tmp_path / "src"

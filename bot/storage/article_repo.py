@@ -18,6 +18,7 @@ from bot.storage import queries as q
 from bot.storage.articles import BatchOutcome, KnownFile, known_files, touch_files, write_batch
 from bot.storage.db import Database, StorageError, is_busy
 from bot.storage.stats import database_stats
+from bot.storage.story_cache import GroupingCache
 
 __all__ = ["ArticleRepository", "BatchOutcome", "FileEntry", "KnownFile", "WriteRefused"]
 
@@ -48,9 +49,12 @@ def _operational(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
-def _write(conn, entries: list[FileEntry], now: int, path: str) -> BatchOutcome:
+def _write(
+    conn, entries: list[FileEntry], now: int, path: str, cache: GroupingCache
+) -> BatchOutcome:
     try:
-        return write_batch(conn, entries, now)  # looked up at call time (tests spy on it)
+        # looked up at call time (tests spy on it)
+        return write_batch(conn, entries, now, cache=cache)
     except Exception as exc:
         if not _operational(exc) or is_busy(exc):
             raise  # a transient error: Database.run raises it as StorageBusy
@@ -78,7 +82,7 @@ class ArticleRepository:
         A file the database refuses is recorded as rejected and the rest is written; a batch
         refused as a whole raises ``StorageBusy`` (locked: retry soon) or :class:`WriteRefused`
         (disk full, I/O), or the error a file caused outside its own savepoint."""
-        return await self._db.run(_write, list(entries), now, self._db.display)
+        return await self._db.run(_write, list(entries), now, self._db.display, self._db.grouping)
 
     async def after_bulk_write(self, files: int) -> bool:
         """Tell the database that one ingest wrote ``files`` files: from

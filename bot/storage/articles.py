@@ -28,6 +28,7 @@ from bot.storage.article_rows import (
 from bot.storage.db import driver_errors
 from bot.storage.dialect import Connection, insert_rows, is_postgres, pipelined, resume
 from bot.storage.stories import StoryGrouper
+from bot.storage.story_cache import GroupingCache
 
 __all__ = [
     "BatchOutcome",
@@ -189,6 +190,7 @@ def write_batch(
     entries: Sequence[tuple[SourceFile, ParsedArticle | None, str | None]],
     now: int,
     grouper_factory=StoryGrouper,
+    cache: GroupingCache | None = None,
 ) -> BatchOutcome:
     """Record one batch of read files in a single transaction and regroup the touched stories.
 
@@ -202,7 +204,7 @@ def write_batch(
         # Each file is completed (article, related rows, links, story) before the next starts, so
         # the result does not depend on where batch boundaries fall: a re-run after a crash ends
         # with the same content as an uninterrupted run.
-        grouper = grouper_factory(conn, now)
+        grouper = grouper_factory(conn, now, cache=cache)
         # PostgreSQL: one pipeline for the batch, a round trip only where a result is read
         with pipelined(conn):
             _write_files(conn, entries, now, lookups, grouper, outcome)
@@ -324,6 +326,7 @@ def store_articles(
     articles: Sequence[tuple[Article, int, int | None]],
     now: int,
     grouper_factory=StoryGrouper,
+    cache: GroupingCache | None = None,
 ) -> tuple[BatchOutcome, list[tuple[int, str]]]:
     """Upsert articles that come from a source other than a file (a feed), and group them.
 
@@ -335,7 +338,7 @@ def store_articles(
     """
     outcome = BatchOutcome()
     lookups = _Lookups(conn)
-    grouper = grouper_factory(conn, now)
+    grouper = grouper_factory(conn, now, cache=cache)
     results: list[tuple[int, str]] = []
     for article, version_ns, seen_at in articles:
         source = SourceFile(FEED_ENTRY_PATH, 0, version_ns, "")

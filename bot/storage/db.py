@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from bot.storage.dialect import Dialect, Target, TargetError, parse_target
 from bot.storage.migrations import MIGRATIONS
+from bot.storage.story_cache import GroupingCache
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +257,8 @@ class Database:
         self.dialect: Dialect = dialect
         self.display = display if display is not None else str(path)
         self._reader_factory = reader_factory
+        # what the writer's story grouping keeps between its transactions (writer thread only)
+        self.grouping = GroupingCache()
 
     async def _open_readers(self, count: int) -> None:
         if self._reader_factory is None:
@@ -310,6 +313,7 @@ class _ReadView(Database):
         self.path = db.path
         self.dialect = db.dialect
         self.display = db.display
+        self.grouping = db.grouping
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._db.read(fn, *args)

@@ -18,6 +18,7 @@ from bot.domain.feeds import Feed, FeedEntry, PollState
 from bot.storage.articles import store_articles
 from bot.storage.db import Database
 from bot.storage.dialect import Connection
+from bot.storage.story_cache import GroupingCache
 
 __all__ = ["ConfigFeed", "FeedCounts", "PollWrite", "SourceRepository"]
 
@@ -145,7 +146,7 @@ class SourceRepository:
 
     async def record_polls(self, writes: Sequence[PollWrite], now: int) -> list[FeedCounts]:
         """Store a batch of fetch outcomes and their entries in one transaction."""
-        return await self.db.run(_record_polls, list(writes), now)
+        return await self.db.run(_record_polls, list(writes), now, self.db.grouping)
 
 
 def _select(conn: Connection, where: str, params: Sequence) -> list[Feed]:
@@ -287,7 +288,9 @@ def _update_source(conn: Connection, w: PollWrite, now: int) -> bool:
     return moved
 
 
-def _record_polls(conn: Connection, writes: list[PollWrite], now: int) -> list[FeedCounts]:
+def _record_polls(
+    conn: Connection, writes: list[PollWrite], now: int, cache: GroupingCache | None = None
+) -> list[FeedCounts]:
     _transaction(conn)
     try:
         counts = [FeedCounts() for _ in writes]
@@ -310,7 +313,7 @@ def _record_polls(conn: Connection, writes: list[PollWrite], now: int) -> list[F
                 batch.append((article, w.fetched_at * 1_000_000_000, seen_at))
                 owners.append((index, w.feed_id, entry.guid))
         if batch:
-            _, results = store_articles(conn, batch, now)
+            _, results = store_articles(conn, batch, now, cache=cache)
             rows = []
             for (index, source_id, guid), (item_id, result) in zip(owners, results, strict=True):
                 c = counts[index]

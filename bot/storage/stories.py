@@ -41,6 +41,7 @@ from bot.domain.stories import (
 )
 from bot.storage.dialect import lock_stories, one_of, plain_rows
 from bot.storage.story_aggregates import refresh_stories
+from bot.storage.story_cache import GroupingCache
 from bot.storage.story_store import SqliteStore, _dt
 
 __all__ = ["SqliteStore", "StoryGrouper"]
@@ -55,10 +56,12 @@ class StoryGrouper:
         now: int,
         settings: StorySettings | None = None,
         ranking: RankingSettings | None = None,
+        cache: GroupingCache | None = None,
     ) -> None:
         lock_stories(conn)  # grouping is serialised across processes (dialect.lock_stories)
         self.conn = conn
         self.now = now
+        self.cache = cache  # what the writer's previous transaction left exact (story_cache)
         self.settings = settings or StorySettings()
         self.ranking = ranking or RankingSettings()
         self.reset()
@@ -67,7 +70,7 @@ class StoryGrouper:
         """Forget every cached read and pending count: after a rollback undid grouping that
         had begun, they may hold what the database no longer does. Only safe when nothing
         grouped earlier in the transaction is still pending (see ``write_batch``)."""
-        self.store = SqliteStore(self.conn, self.now)
+        self.store = SqliteStore(self.conn, self.now, self.cache)
         self.engine = StoryEngine(self.store, self.settings)
         self.dirty = self.store.touched
         self.entered = 0  # groupings begun since (add_item_group calls)

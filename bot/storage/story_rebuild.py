@@ -74,7 +74,9 @@ def rebuild_stories(
         conn.execute("DELETE FROM term_buckets")
         conn.execute("DELETE FROM story_buckets")
         conn.execute("DELETE FROM stories")
-        conn.execute("UPDATE story_ids SET held = 0, items = 0 WHERE id = 1")
+        conn.execute(  # a new generation: no writer's kept reads survive (story_cache)
+            "UPDATE story_ids SET held = 0, items = 0, generation = generation + 1 WHERE id = 1"
+        )
         grouper = StoryGrouper(conn, now, settings, ranking)
         total = len(plan)
         for done, (item_id, related) in enumerate(plan, 1):

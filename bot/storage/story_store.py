@@ -24,6 +24,7 @@ from bot.domain.stories import (
     span_norm,
 )
 from bot.storage.dialect import insert_rows, is_postgres, one_of, plain_rows
+from bot.storage.story_cache import GroupingCache, read_generation
 from bot.storage.term_stats import TermStats
 
 _TERM_TYPES = ("text", "bigint", "double precision", "bigint")
@@ -59,12 +60,21 @@ def _ts(dt: datetime | None) -> int | None:
 class SqliteStore:
     """``StoryStore`` over the open connection; write-through caches (they only save reads)."""
 
-    def __init__(self, conn: sqlite3.Connection, now: int) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, now: int, cache: GroupingCache | None = None
+    ) -> None:
         self.conn = conn
         self.now = now
         self.touched: set[int] = set()
         self._held: int | None = None
-        self.stats = TermStats(conn)  # the windowed frequencies (bot/storage/term_stats.py)
+        # the windowed frequencies (bot/storage/term_stats.py): those the writer's previous
+        # transaction left exact when it is known to be the last to change them
+        self._cache = cache
+        self._generation: int | None = None
+        self.stats = TermStats(conn)
+        if cache is not None:
+            self._generation = read_generation(conn)
+            self.stats = cache.take(conn, self._generation)
         self._freq: tuple[tuple[str, ...], Buckets, tuple[dict, dict]] | None = None
         self._heads: dict[int, Centroid] = {}
         # (norm2, size, span_first, span_last) of stories the postings returned, as read (the
@@ -272,12 +282,17 @@ class SqliteStore:
         self._freq = None
         held, items = self._ids_delta
         if self._last_id is not None or held or items:
+            # the grouping state changed: a new generation (bot/storage/story_cache.py)
             self.conn.execute(
                 "UPDATE story_ids SET last_id = coalesce(?, last_id), held = held + ?, "
-                "items = items + ? WHERE id = 1",
+                "items = items + ?, generation = generation + 1 WHERE id = 1",
                 (self._last_id, held, items),
             )
+            if self._generation is not None:
+                self._generation += 1
         self._ids_delta = [0, 0]
+        if self._cache is not None and self._generation is not None:
+            self._cache.keep(self.stats, self._generation)
 
     def new_story(self) -> int:
         held = self.stories()

@@ -206,6 +206,31 @@ class TermStats:
                 stories + sum(d[0] for d in added),
                 items + sum(d[1] for d in added),
             )
-        self._spans.clear()  # what they held is stale now; the sums above are current
+        # ... and into the stored rows of the spans read, so that they stay exact too (a
+        # writer keeps them for its next transaction: bot/storage/story_cache.py)
+        spans = self._spans
+        for t, per in self._delta.items():
+            span = spans.get(t)
+            if span is None:
+                continue
+            first, last, rows = span
+            for bucket, d in per.items():
+                if not (first <= bucket <= last or bucket == UNDATED):
+                    continue
+                for k, (b, s, i) in enumerate(rows):
+                    if b == bucket:
+                        rows[k] = (b, s + d[0], i + d[1])
+                        break
+                else:
+                    rows.append((bucket, d[0], d[1]))
         self._delta.clear()
         self._delta_n.clear()
+
+    @property
+    def pending(self) -> bool:
+        """Whether changes are counted that :meth:`write` has not stored yet."""
+        return bool(self._delta or self._delta_n)
+
+    def size(self) -> int:
+        """How many sums and spans are held (what a kept ``TermStats`` costs in memory)."""
+        return len(self._spans) + sum(len(v) for v in self._stored.values())

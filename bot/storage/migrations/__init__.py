@@ -27,6 +27,7 @@ _TITLES = (
     "term frequencies of the grouping per week (a window of recent items weighs each item)",
     "search and autocomplete planned from real estimates (PostgreSQL)",
     "a date inside its story's span on every centroid weight (the candidate search's filter)",
+    "a generation of the grouping state (a writer's cached reads are checked against it)",
 )
 
 

@@ -390,4 +390,8 @@ POSTGRESQL_STEPS: tuple[str, ...] = (
     ALTER TABLE story_terms ADD COLUMN anchor BIGINT;
     UPDATE story_terms t SET anchor = s.span_first FROM stories s WHERE s.id = t.story_id;
     """,
+    # 12: a generation of the grouping state (see the SQLite step)
+    """
+    ALTER TABLE story_ids ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+    """,
 )

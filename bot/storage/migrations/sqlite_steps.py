@@ -410,4 +410,11 @@ SQLITE_STEPS: tuple[str, ...] = (
     ALTER TABLE story_terms ADD COLUMN anchor INTEGER;
     UPDATE story_terms SET anchor = (SELECT span_first FROM stories s WHERE s.id = story_id);
     """,
+    # 12: ``generation`` counts the transactions that changed the grouping state (stories'
+    # centroids, term frequencies): a writer keeps what it read of that state from one
+    # transaction to the next only while the generation is the one it wrote itself
+    # (bot/storage/story_cache.py).
+    """
+    ALTER TABLE story_ids ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    """,
 )
