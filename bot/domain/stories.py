@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.domain.story_lead import LeadCandidate, choose_lead
 from bot.domain.story_slots import main_slots, slot_conflict
 from bot.domain.story_terms import (
     DEFAULT_SETTINGS,
@@ -372,32 +373,3 @@ class StoryEngine:
                 scored.append((dot / math.sqrt(norm2), story))
         scored.sort(key=lambda p: (-p[0], -p[1]))
         return scored
-
-
-@dataclass(frozen=True, slots=True)
-class LeadCandidate:
-    """What ``choose_lead`` needs to know about one member of a story."""
-
-    file_backed: bool
-    quality: int | None
-    published_at: datetime | None
-
-
-def choose_lead(candidates: Sequence[LeadCandidate]) -> int:
-    """Index of a story's lead item.
-
-    Preference: an article file over a related-only item (a file carries the full record:
-    topics, images, heat); then higher ``quality`` (unknown counts lowest); then the earlier
-    published (the first report; unknown dates last); then the lower index, so the choice is
-    deterministic.
-    """
-    if not candidates:
-        raise ValueError("choose_lead needs at least one candidate")
-
-    def key(i: int) -> tuple[bool, int, bool, float, int]:
-        c = candidates[i]
-        quality = c.quality if c.quality is not None else -1
-        ts = c.published_at.timestamp() if c.published_at is not None else 0.0
-        return (not c.file_backed, -quality, c.published_at is None, ts, i)
-
-    return min(range(len(candidates)), key=key)

@@ -65,6 +65,3 @@ class GroupingCache:
         """``stats`` (written: nothing pending) are exact for ``generation`` once the
         transaction that wrote it commits; if it does not, the generation shows it."""
         self._stats, self._generation = stats, generation
-
-    def clear(self) -> None:
-        self._stats = self._generation = None

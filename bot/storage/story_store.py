@@ -70,11 +70,12 @@ class SqliteStore:
         # the windowed frequencies (bot/storage/term_stats.py): those the writer's previous
         # transaction left exact when it is known to be the last to change them
         self._cache = cache
-        self._generation: int | None = None
-        self.stats = TermStats(conn)
-        if cache is not None:
-            self._generation = read_generation(conn)
-            self.stats = cache.take(conn, self._generation)
+        self._generation = read_generation(conn) if cache is not None else None
+        self.stats = (
+            TermStats(conn)
+            if cache is None or self._generation is None
+            else cache.take(conn, self._generation)
+        )
         self._freq: tuple[tuple[str, ...], Buckets, tuple[dict, dict]] | None = None
         self._heads: dict[int, Centroid] = {}
         # (norm2, size, span_first, span_last) of stories the postings returned, as read (the
