@@ -166,3 +166,53 @@ async def test_candidate_norms_come_from_the_search_rows_exactly_and_stay_exact(
         assert story in store._heads
         assert store.norm2(story, None, None) == pytest.approx(before + 2 * weight + 1.0)
         conn.execute("ROLLBACK")
+
+
+async def test_a_short_read_falls_back_to_the_exact_search_and_heads_written_count(
+    tmp_path: Path, db_target: str
+) -> None:
+    """SQLite reads ``SEARCH_READ x limit`` postings a term and tests spans on the heads it
+    holds; when that read runs out before ``limit`` stories met the window, the term is
+    searched again exactly. With limits of 1 to 3 the newest postings of a term mostly lie
+    outside a given day's window, so the fallback is what finds the older stories; and a
+    story grown in the same transaction is tested on its new span (the head written)."""
+    _files(tmp_path / "src")
+    await ingest_at(db_target, tmp_path / "src", now=T0)
+    settings = StorySettings()
+    [(term,)] = rows(
+        db_target,
+        "SELECT term FROM story_terms WHERE term LIKE 'falcon%' "
+        "GROUP BY term ORDER BY count(*) DESC, term LIMIT 1",
+    )
+    with connection(db_target) as conn:
+        conn.execute("BEGIN")
+        store = SqliteStore(conn, T0)
+        found_old = 0
+        for limit in (1, 2, 3):
+            for day in range(-3, 46):
+                at = START + day * DAY
+                lo, hi = at - settings.window, at + settings.window
+                [got] = store.postings([term], lo, hi, limit, span=settings.max_span)
+                lo_ts, hi_ts = int(lo.timestamp()), int(hi.timestamp())
+                expected = _brute(conn, term, lo_ts, hi_ts, limit)
+                assert got == expected, (limit, day)
+                newest = _brute(conn, term, -(2**62), 2**62, 2 * limit)
+                found_old += bool(got) and not set(got) & set(newest)
+        assert found_old >= 5  # found only past the first read: the fallback ran
+        # a one-day story grows by three days: a search five days after it now finds it
+        [(story, last)] = rows(
+            db_target,
+            "SELECT s.id, s.span_last FROM stories s JOIN story_terms t ON t.story_id = s.id "
+            "WHERE t.term = ? AND s.span_first = s.span_last ORDER BY s.id LIMIT 1",
+            (term,),
+        )
+        at = datetime.fromtimestamp(last, UTC) + 5 * DAY
+        lo, hi = at - settings.window, at + settings.window
+        [before] = store.postings([term], lo, hi, 64, span=settings.max_span)
+        assert story not in {s for s, _ in before}
+        store.head(story)
+        store.add(story, -1, {term: 1.0}, at - 2 * DAY)
+        [after] = store.postings([term], lo, hi, 64, span=settings.max_span)
+        assert story in {s for s, _ in after}
+        assert after == _brute(conn, term, int(lo.timestamp()), int(hi.timestamp()), 64)
+        conn.execute("ROLLBACK")

@@ -9,6 +9,7 @@ exact as it writes.
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
@@ -47,6 +48,36 @@ _PG_POSTINGS = (
     "FROM story_terms t WHERE t.term = ANY(CAST(? AS text[])) AND (t.story_id IN "
     "(SELECT story_id FROM p) OR t.story_id = ANY(CAST(? AS bigint[]))) ORDER BY 1, 2 DESC"
 )
+
+
+# SQLite: how many postings a term the candidate search reads, as a multiple of the number it
+# keeps (``postings_per_term``): the span test on the heads drops some; see _sqlite_postings
+SEARCH_READ = 2
+
+# SQLite: one term's postings with the anchor test (a far-off posting is skipped before any
+# story row is read); ``{n}`` tags the term's rows in a UNION ALL of one such query a term
+_SQLITE_ONE = (
+    "SELECT * FROM (SELECT {n} AS n, story_id, weight FROM story_terms WHERE term = ? "
+    "AND (CAST(? AS BIGINT) IS NULL OR anchor IS NULL OR anchor BETWEEN ? AND ?) "
+    "ORDER BY story_id DESC LIMIT ?)"
+)
+
+# SQLite, one term, the span test in SQL (the join to ``stories``): the exact fallback
+_SQLITE_EXACT = (
+    "SELECT t.story_id, t.weight, s.norm2, s.size, s.span_first, s.span_last "
+    "FROM story_terms t JOIN stories s ON s.id = t.story_id WHERE t.term = ? "
+    "AND (CAST(? AS BIGINT) IS NULL OR t.anchor IS NULL OR t.anchor BETWEEN ? AND ?) "
+    "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
+    "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
+    "ORDER BY t.story_id DESC LIMIT ?"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_union(count: int) -> str:
+    """The SQL of ``count`` terms' postings (the text is made once per number of terms)."""
+    sql = " UNION ALL ".join(_SQLITE_ONE.format(n=n) for n in range(count))
+    return f"SELECT * FROM ({sql}) ORDER BY 1, 2 DESC"
 
 
 def _dt(ts: int | None) -> datetime | None:
@@ -138,25 +169,17 @@ class SqliteStore:
         if span is not None and lo_ts is not None and hi_ts is not None:
             reach = int(span.total_seconds())
             near = (lo_ts - reach, hi_ts + reach)
-        covered = frozenset(vector) if self._read_ahead else frozenset()
+        if not self._read_ahead:  # SQLite
+            return self._sqlite_postings(terms, near, lo_ts, hi_ts, limit)
+        covered = frozenset(vector)
         others = sorted(s for s in linked if s not in self._full) if covered else []
-        if covered:
-            sql = _PG_POSTINGS
-            params: list = [list(terms), near[0], near[0], near[1]]
-            params += [lo_ts, lo_ts, hi_ts, hi_ts, limit, sorted(covered), others]
-        else:
-            sql, params = self._union_postings(terms, near, lo_ts, hi_ts, limit)
+        params: list = [list(terms), near[0], near[0], near[1]]
+        params += [lo_ts, lo_ts, hi_ts, hi_ts, limit, sorted(covered), others]
         out: list[list[tuple[int, float]]] = [[] for _ in terms]
         heads, rows = self._heads, self._rows
-        if not self._read_ahead:  # SQLite: plain tuples, no Row objects (100s of rows)
-            for n, story, weight, norm2, size, first, last, _ in plain_rows(self.conn, sql, params):
-                if story not in heads:
-                    rows[story] = (norm2, size, first, last)
-                out[n].append((story, weight))
-            return out
         weights: dict[int, dict[str, float]] = {}
         for n, story, weight, norm2, size, first, last, term in self.conn.execute(
-            sql, params
+            _PG_POSTINGS, params
         ).fetchall():
             if n < 0:
                 weights.setdefault(story, {})[term] = weight
@@ -176,30 +199,93 @@ class SqliteStore:
                     self._partial[story] = (covered, w)
         return out
 
-    @staticmethod
-    def _union_postings(
+    def _sqlite_postings(
+        self,
         terms: Sequence[str],
         near: tuple[int | None, int | None],
         lo_ts: int | None,
         hi_ts: int | None,
         limit: int,
-    ) -> tuple[str, list]:
-        """SQLite: the postings of ``terms`` as one UNION ALL of a query per term."""
-        # each term's newest ``limit`` stories meeting the window; n tags the term's rows. The
-        # anchor test needs no story row: far-off postings are skipped before the join.
-        one = (
-            "SELECT * FROM (SELECT {n} AS n, t.story_id, t.weight, s.norm2, s.size, "
-            "s.span_first, s.span_last FROM story_terms t JOIN stories s ON s.id = t.story_id "
-            "WHERE t.term = ? "
-            "AND (CAST(? AS BIGINT) IS NULL OR t.anchor IS NULL OR t.anchor BETWEEN ? AND ?) "
-            "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
-            "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
-            "ORDER BY t.story_id DESC LIMIT ?) AS p{n}"
-        )
-        sql = " UNION ALL ".join(one.format(n=n) for n in range(len(terms)))
+    ) -> list[list[tuple[int, float]]]:
+        """SQLite: each term's newest ``limit`` stories whose span meets [lo, hi], read without
+        a join to ``stories``: one UNION ALL of a query a term reads ``SEARCH_READ x limit``
+        postings (plain tuples, by the primary key), the span test is made on the heads this
+        store holds (as read, or written through in this transaction), and the heads it does
+        not hold yet are read in one primary-key query. A term whose rows ran out before
+        ``limit`` of them met the window while more may exist is searched again exactly, with
+        the join (:data:`_SQLITE_EXACT`): the result is the join's whatever the read size."""
+        read = limit * SEARCH_READ
         a, b = near
-        params = [p for t in terms for p in (t, a, a, b, lo_ts, lo_ts, hi_ts, hi_ts, limit)]
-        return f"SELECT *, NULL FROM ({sql}) AS p ORDER BY 1, 2 DESC", params
+        sql = _sqlite_union(len(terms))
+        params = [p for t in terms for p in (t, a, a, b, read)]
+        found: list[list[tuple[int, float]]] = [[] for _ in terms]
+        for n, story, weight in plain_rows(self.conn, sql, params):
+            found[n].append((story, weight))
+        spans = self._spans_of({story for rows in found for story, _ in rows})
+        out: list[list[tuple[int, float]]] = []
+        for n, rows in enumerate(found):
+            kept: list[tuple[int, float]] = []
+            for story, weight in rows:
+                first, last = spans[story]
+                if lo_ts is not None and last is not None and last < lo_ts:
+                    continue
+                if hi_ts is not None and first is not None and first > hi_ts:
+                    continue
+                kept.append((story, weight))
+                if len(kept) == limit:
+                    break
+            if len(kept) < limit and len(rows) == read:  # short, and more rows may exist
+                kept = self._exact_postings(terms[n], near, lo_ts, hi_ts, limit)
+            out.append(kept)
+        return out
+
+    def _spans_of(self, stories: Collection[int]) -> dict[int, tuple[int | None, int | None]]:
+        """(span_first, span_last) of ``stories`` in whole seconds, from the heads this store
+        holds; those it does not hold are read (one query a chunk) and kept in ``_rows``."""
+        heads, rows = self._heads, self._rows
+        spans: dict[int, tuple[int | None, int | None]] = {}
+        missing = []
+        for story in stories:
+            c = heads.get(story)
+            if c is not None:
+                spans[story] = (_ts(c.first), _ts(c.last))
+                continue
+            row = rows.get(story)
+            if row is None:
+                missing.append(story)
+            else:
+                spans[story] = (row[2], row[3])
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for story, norm2, size, first, last in plain_rows(
+                self.conn,
+                f"SELECT id, norm2, size, span_first, span_last FROM stories WHERE id IN ({marks})",
+                chunk,
+            ):
+                rows[story] = (norm2, size, first, last)
+                spans[story] = (first, last)
+        return spans
+
+    def _exact_postings(
+        self,
+        term: str,
+        near: tuple[int | None, int | None],
+        lo_ts: int | None,
+        hi_ts: int | None,
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        """One term's postings with the span test made in SQL (the join): the fallback of
+        :meth:`_sqlite_postings` when its read was too short to decide."""
+        a, b = near
+        out = []
+        for story, weight, norm2, size, first, last in plain_rows(
+            self.conn, _SQLITE_EXACT, (term, a, a, b, lo_ts, lo_ts, hi_ts, hi_ts, limit)
+        ):
+            if story not in self._heads:
+                self._rows[story] = (norm2, size, first, last)
+            out.append((story, weight))
+        return out
 
     def head(self, story: int) -> Centroid:
         c = self._heads.get(story)
