@@ -226,7 +226,10 @@ class SqliteStore:
         for n, rows in enumerate(found):
             kept: list[tuple[int, float]] = []
             for story, weight in rows:
-                first, last = spans[story]
+                span = spans.get(story)
+                if span is None:  # no story row (the join would not return it either)
+                    continue
+                first, last = span
                 if lo_ts is not None and last is not None and last < lo_ts:
                     continue
                 if hi_ts is not None and first is not None and first > hi_ts:
