@@ -65,6 +65,16 @@ def _brute(conn: Any, term: str, lo: int, hi: int, limit: int) -> list[tuple[int
     return [(r[0], r[1]) for r in found]
 
 
+def _busiest_term(db_target: str) -> str:
+    """The 'falcon' term held by the most stories (first by name among equals)."""
+    [(term,)] = rows(
+        db_target,
+        "SELECT term FROM story_terms WHERE term LIKE 'falcon%' "
+        "GROUP BY term ORDER BY count(*) DESC, term LIMIT 1",
+    )
+    return str(term)
+
+
 async def test_anchors_stay_inside_their_spans_and_the_search_skips_only_what_cannot_meet(
     tmp_path: Path, db_target: str
 ) -> None:
@@ -81,11 +91,7 @@ async def test_anchors_stay_inside_their_spans_and_the_search_skips_only_what_ca
     assert spans >= 4 * 86400  # the grown story: days 8 to 12
 
     settings = StorySettings()
-    [(term,)] = rows(
-        db_target,
-        "SELECT term FROM story_terms WHERE term LIKE 'falcon%' "
-        "GROUP BY term ORDER BY count(*) DESC, term LIMIT 1",
-    )
+    term = _busiest_term(db_target)
     with connection(db_target) as conn:
         conn.execute("BEGIN")
         store = SqliteStore(conn, T0)
@@ -130,11 +136,7 @@ async def test_candidate_norms_come_from_the_search_rows_exactly_and_stay_exact(
     _files(tmp_path / "src")
     await ingest_at(db_target, tmp_path / "src", now=T0)
     settings = StorySettings()
-    [(term,)] = rows(
-        db_target,
-        "SELECT term FROM story_terms WHERE term LIKE 'falcon%' "
-        "GROUP BY term ORDER BY count(*) DESC, term LIMIT 1",
-    )
+    term = _busiest_term(db_target)
     spans = dict(
         (story, (first, last))
         for story, first, last in rows(db_target, "SELECT id, span_first, span_last FROM stories")
@@ -179,11 +181,7 @@ async def test_a_short_read_falls_back_to_the_exact_search_and_heads_written_cou
     _files(tmp_path / "src")
     await ingest_at(db_target, tmp_path / "src", now=T0)
     settings = StorySettings()
-    [(term,)] = rows(
-        db_target,
-        "SELECT term FROM story_terms WHERE term LIKE 'falcon%' "
-        "GROUP BY term ORDER BY count(*) DESC, term LIMIT 1",
-    )
+    term = _busiest_term(db_target)
     with connection(db_target) as conn:
         conn.execute("BEGIN")
         store = SqliteStore(conn, T0)

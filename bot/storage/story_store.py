@@ -9,7 +9,6 @@ exact as it writes.
 
 from __future__ import annotations
 
-import functools
 import math
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
@@ -26,58 +25,16 @@ from bot.domain.stories import (
 )
 from bot.storage.dialect import insert_rows, is_postgres, one_of, plain_rows
 from bot.storage.story_cache import GroupingCache, read_generation
+from bot.storage.story_search import (
+    PG_POSTINGS,
+    SEARCH_READ,
+    SQLITE_EXACT,
+    meeting,
+    sqlite_union,
+)
 from bot.storage.term_stats import TermStats
 
 _TERM_TYPES = ("text", "bigint", "double precision", "bigint")
-
-
-# PostgreSQL: the postings of every searched term (n: its index), then (n = -1) the weights of
-# the item's terms in those candidates and in the linked stories; one SQL text whatever the
-# numbers of terms and stories (arrays), so it is parsed and planned once per connection
-_PG_POSTINGS = (
-    "WITH q AS (SELECT * FROM unnest(CAST(? AS text[])) WITH ORDINALITY AS q(term, n)), "
-    "p AS (SELECT q.n - 1 AS n, x.* FROM q CROSS JOIN LATERAL (SELECT t.story_id, t.weight, "
-    "s.norm2, s.size, s.span_first, s.span_last FROM story_terms t "
-    "JOIN stories s ON s.id = t.story_id WHERE t.term = q.term "
-    "AND (CAST(? AS BIGINT) IS NULL OR t.anchor IS NULL OR t.anchor BETWEEN ? AND ?) "
-    "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
-    "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
-    "ORDER BY t.story_id DESC LIMIT ?) AS x) "
-    "SELECT n, story_id, weight, norm2, size, span_first, span_last, NULL AS term FROM p "
-    "UNION ALL SELECT -1, t.story_id, t.weight, NULL, NULL, NULL, NULL, t.term "
-    "FROM story_terms t WHERE t.term = ANY(CAST(? AS text[])) AND (t.story_id IN "
-    "(SELECT story_id FROM p) OR t.story_id = ANY(CAST(? AS bigint[]))) ORDER BY 1, 2 DESC"
-)
-
-
-# SQLite: how many postings a term the candidate search reads, as a multiple of the number it
-# keeps (``postings_per_term``): the span test on the heads drops some; see _sqlite_postings
-SEARCH_READ = 2
-
-# SQLite: one term's postings with the anchor test (a far-off posting is skipped before any
-# story row is read); ``{n}`` tags the term's rows in a UNION ALL of one such query a term
-_SQLITE_ONE = (
-    "SELECT * FROM (SELECT {n} AS n, story_id, weight FROM story_terms WHERE term = ? "
-    "AND (CAST(? AS BIGINT) IS NULL OR anchor IS NULL OR anchor BETWEEN ? AND ?) "
-    "ORDER BY story_id DESC LIMIT ?)"
-)
-
-# SQLite, one term, the span test in SQL (the join to ``stories``): the exact fallback
-_SQLITE_EXACT = (
-    "SELECT t.story_id, t.weight, s.norm2, s.size, s.span_first, s.span_last "
-    "FROM story_terms t JOIN stories s ON s.id = t.story_id WHERE t.term = ? "
-    "AND (CAST(? AS BIGINT) IS NULL OR t.anchor IS NULL OR t.anchor BETWEEN ? AND ?) "
-    "AND (CAST(? AS BIGINT) IS NULL OR s.span_last IS NULL OR s.span_last >= ?) "
-    "AND (CAST(? AS BIGINT) IS NULL OR s.span_first IS NULL OR s.span_first <= ?) "
-    "ORDER BY t.story_id DESC LIMIT ?"
-)
-
-
-@functools.lru_cache(maxsize=64)
-def _sqlite_union(count: int) -> str:
-    """The SQL of ``count`` terms' postings (the text is made once per number of terms)."""
-    sql = " UNION ALL ".join(_SQLITE_ONE.format(n=n) for n in range(count))
-    return f"SELECT * FROM ({sql}) ORDER BY 1, 2 DESC"
 
 
 def _dt(ts: int | None) -> datetime | None:
@@ -179,7 +136,7 @@ class SqliteStore:
         heads, rows = self._heads, self._rows
         weights: dict[int, dict[str, float]] = {}
         for n, story, weight, norm2, size, first, last, term in self.conn.execute(
-            _PG_POSTINGS, params
+            PG_POSTINGS, params
         ).fetchall():
             if n < 0:
                 weights.setdefault(story, {})[term] = weight
@@ -213,10 +170,10 @@ class SqliteStore:
         store holds (as read, or written through in this transaction), and the heads it does
         not hold yet are read in one primary-key query. A term whose rows ran out before
         ``limit`` of them met the window while more may exist is searched again exactly, with
-        the join (:data:`_SQLITE_EXACT`): the result is the join's whatever the read size."""
+        the join (``SQLITE_EXACT``): the result is the join's whatever the read size."""
         read = limit * SEARCH_READ
         a, b = near
-        sql = _sqlite_union(len(terms))
+        sql = sqlite_union(len(terms))
         params = [p for t in terms for p in (t, a, a, b, read)]
         found: list[list[tuple[int, float]]] = [[] for _ in terms]
         for n, story, weight in plain_rows(self.conn, sql, params):
@@ -224,19 +181,7 @@ class SqliteStore:
         spans = self._spans_of({story for rows in found for story, _ in rows})
         out: list[list[tuple[int, float]]] = []
         for n, rows in enumerate(found):
-            kept: list[tuple[int, float]] = []
-            for story, weight in rows:
-                span = spans.get(story)
-                if span is None:  # no story row (the join would not return it either)
-                    continue
-                first, last = span
-                if lo_ts is not None and last is not None and last < lo_ts:
-                    continue
-                if hi_ts is not None and first is not None and first > hi_ts:
-                    continue
-                kept.append((story, weight))
-                if len(kept) == limit:
-                    break
+            kept = meeting(rows, spans, lo_ts, hi_ts, limit)
             if len(kept) < limit and len(rows) == read:  # short, and more rows may exist
                 kept = self._exact_postings(terms[n], near, lo_ts, hi_ts, limit)
             out.append(kept)
@@ -283,7 +228,7 @@ class SqliteStore:
         a, b = near
         out = []
         for story, weight, norm2, size, first, last in plain_rows(
-            self.conn, _SQLITE_EXACT, (term, a, a, b, lo_ts, lo_ts, hi_ts, hi_ts, limit)
+            self.conn, SQLITE_EXACT, (term, a, a, b, lo_ts, lo_ts, hi_ts, hi_ts, limit)
         ):
             if story not in self._heads:
                 self._rows[story] = (norm2, size, first, last)
